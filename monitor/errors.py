@@ -1,0 +1,28 @@
+"""Exceptions the CLI turns into one-line messages (exit 1) instead of tracebacks.
+
+Every message says what is wrong and where (file, line, key), and where it can, how to fix it.
+"""
+
+
+class MonitorError(Exception):
+    """A failure the user can fix; str(error) is the whole message."""
+
+
+class ConfigError(MonitorError):
+    """The configuration file is missing, unreadable or invalid."""
+
+
+class InputError(MonitorError):
+    """An input file cannot be read as a whole (missing, binary, not UTF-8)."""
+
+
+class StoreError(MonitorError):
+    """The database cannot be opened or is of a newer schema than this version knows."""
+
+
+class DatabaseFileError(MonitorError):
+    """A reference database (.mmdb) is missing, corrupt or of an unknown type."""
+
+
+class NotFound(MonitorError):
+    """A URL, host or hoster the user named is not in the store."""
