@@ -1,0 +1,175 @@
+"""The configuration: one YAML file -> one validated, typed object.
+
+Lookup order (design): --config FILE, then $MONITOR_CONFIG, then ./config.yaml, then built-in
+defaults. Relative paths in a file are taken relative to that file, so a config works from any
+working directory (cron starts jobs in $HOME).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+
+from .countries import is_country
+from .errors import ConfigError
+
+ENV_VAR = "MONITOR_CONFIG"
+DEFAULT_FILE = "config.yaml"
+
+
+def _country(code: str) -> str:
+    if not is_country(code):
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code (e.g. NL, DE, US)")
+    return code
+
+
+def _ip(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address") from None
+
+
+Country = Annotated[StrictStr, AfterValidator(_country)]
+IPAddress = Annotated[StrictStr, AfterValidator(_ip)]
+
+
+class _Section(BaseModel):
+    # Strict scalar types below: "yes" is not a bool and "10" is not an int.
+    # extra="forbid": a misspelt key is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DNS(_Section):
+    nameservers: tuple[IPAddress, ...] = ()
+    port: StrictInt = Field(53, ge=1, le=65535)
+    timeout: StrictFloat = Field(3.0, gt=0)
+
+
+class GeoIP(_Section):
+    country_db: Path | None = Path("data/dbip-country-lite.mmdb")
+    asn_db: Path | None = Path("data/dbip-asn-lite.mmdb")
+
+
+class ASN(_Section):
+    cymru_dns: StrictBool = True
+
+
+class RDAP(_Section):
+    enabled: StrictBool = True
+    cache_days: StrictInt = Field(30, ge=0)
+    servers: dict[Literal["arin", "ripencc", "apnic", "lacnic", "afrinic"], StrictStr] = Field(
+        default_factory=lambda: {
+            "arin": "https://rdap.arin.net/registry",
+            "ripencc": "https://rdap.db.ripe.net",
+            "apnic": "https://rdap.apnic.net",
+            "lacnic": "https://rdap.lacnic.net/rdap",
+            "afrinic": "https://rdap.afrinic.net/rdap",
+        }
+    )
+
+
+class Crawl(_Section):
+    mode: Literal["head", "dns-only"] = "head"
+    concurrency: StrictInt = Field(64, ge=1)
+    per_host_concurrency: StrictInt = Field(2, ge=1)
+    timeout: StrictFloat = Field(20.0, gt=0)
+    retries: StrictInt = Field(1, ge=0)
+    user_agent: StrictStr = "monitor/0.1 (hosting-location monitor; +https://github.com/monitor-hotlines/monitor)"
+    allow_private_addresses: StrictBool = False
+
+
+class Moves(_Section):
+    confirm_after: StrictInt = Field(2, ge=1)
+
+
+class Config(_Section):
+    database: Path = Path("data/monitor.db")
+    home_country: Country = "NL"
+    dns: DNS = DNS()
+    geoip: GeoIP = GeoIP()
+    asn: ASN = ASN()
+    rdap: RDAP = RDAP()
+    crawl: Crawl = Crawl()
+    moves: Moves = Moves()
+    # Where the settings came from (None: built-in defaults); not a key of the file.
+    source: Path | None = Field(None, exclude=True)
+
+
+def load(path: str | os.PathLike | None = None) -> Config:
+    """The configuration the design's lookup order finds."""
+    if path is not None:
+        return load_file(Path(path))
+    if os.environ.get(ENV_VAR):
+        return load_file(Path(os.environ[ENV_VAR]), how=f"${ENV_VAR}")
+    if Path(DEFAULT_FILE).is_file():
+        return load_file(Path(DEFAULT_FILE))
+    return Config()
+
+
+def load_file(path: Path, how: str = "") -> Config:
+    named = f"{path} (from {how})" if how else str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{named}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{named}: cannot read config file: {error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f", line {where.line + 1}" if where else ""
+        raise ConfigError(f"{named}{line}: not valid YAML: {getattr(error, 'problem', error)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{named}: expected a mapping of keys at the top level")
+    try:
+        config = Config.model_validate(_resolve_paths(data, path.parent))
+    except ValidationError as error:
+        raise ConfigError(_explain(named, error)) from None
+    return config.model_copy(update={"source": path})
+
+
+def _resolve_paths(data: dict, base: Path) -> dict:
+    """Relative paths in a file are relative to the file's folder."""
+
+    def resolve(value):
+        return str(base / value) if isinstance(value, str) and not os.path.isabs(value) else value
+
+    data = dict(data)
+    if "database" in data:
+        data["database"] = resolve(data["database"])
+    if isinstance(data.get("geoip"), dict):
+        data["geoip"] = {key: resolve(value) for key, value in data["geoip"].items()}
+    return data
+
+
+def _explain(named: str, error: ValidationError) -> str:
+    lines = [f"{named}: invalid configuration"]
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"] if part != "[key]")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key (see the commented config.yaml shipped with monitor)"
+        else:
+            message = problem["msg"].removeprefix("Value error, ")
+            if problem["type"] != "value_error" and not isinstance(problem.get("input"), dict):
+                message += f" (got {problem['input']!r})"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
