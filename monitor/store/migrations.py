@@ -1,0 +1,145 @@
+"""The schema, as an ordered list of migrations; append, never edit one that has shipped.
+
+History is kept as intervals: a *_states row holds one state of one thing from its first-seen to
+its last-seen crawl, so a night that sees the same state only moves last_crawl and the database
+grows with changes, not with nights. Times are ISO 8601 UTC strings ("2026-11-28T01:00:00Z").
+"""
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("monitor")
+
+
+@migrations()
+def m001_intake(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE hosters (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,       -- registrable domain (PSL, private section) or IP
+            first_added TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE urls (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,        -- normalised (monitor.urls.normalise)
+            host TEXT NOT NULL,
+            hoster_id INTEGER NOT NULL REFERENCES hosters(id),
+            source TEXT,
+            reference TEXT,
+            reported_at TEXT,
+            added_at TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1  -- 0: no longer revisited
+        )"""
+    )
+    db.execute("CREATE INDEX urls_hoster ON urls(hoster_id)")
+    db.execute("CREATE INDEX urls_reported_at ON urls(reported_at)")
+
+
+@migrations()
+def m002_history(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE crawls (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL,            -- running, complete, failed, interrupted
+            pid INTEGER,
+            mode TEXT NOT NULL,              -- head, dns-only
+            settings TEXT,                   -- JSON: the config the crawl ran with
+            sources TEXT,                    -- JSON: databases and services, with builds
+            counts TEXT                      -- JSON: URLs per outcome and other totals
+        )"""
+    )
+    # Which database (type and build) or service produced an enrichment value: many rows
+    # share a few sources, so rows point here instead of repeating the strings.
+    db.execute(
+        """CREATE TABLE sources (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,              -- e.g. GeoLite2-Country, DBIP-ASN-Lite, cymru, rdap
+            build TEXT NOT NULL DEFAULT '',  -- build date of a database; '' for a live service
+            UNIQUE (name, build)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE host_states (
+            id INTEGER PRIMARY KEY,
+            host TEXT NOT NULL,
+            first_crawl INTEGER NOT NULL REFERENCES crawls(id),
+            last_crawl INTEGER NOT NULL REFERENCES crawls(id),
+            dns_status TEXT NOT NULL,        -- ok, nxdomain, no-answer, servfail, timeout
+            cname_chain TEXT,                -- JSON list
+            ips TEXT                         -- JSON sorted list of A and AAAA addresses
+        )"""
+    )
+    db.execute("CREATE INDEX host_states_host ON host_states(host, last_crawl)")
+    db.execute(
+        """CREATE TABLE url_states (
+            id INTEGER PRIMARY KEY,
+            url_id INTEGER NOT NULL REFERENCES urls(id),
+            first_crawl INTEGER NOT NULL REFERENCES crawls(id),
+            last_crawl INTEGER NOT NULL REFERENCES crawls(id),
+            outcome TEXT NOT NULL,           -- online, removed, http-error, unreachable, ...
+            http_status INTEGER,
+            final_url TEXT,
+            connected_ip TEXT,
+            redirects TEXT,                  -- JSON list of URLs followed
+            countries TEXT,                  -- JSON sorted list: where its own host resolved
+            asns TEXT,                       -- JSON sorted list
+            detail TEXT                      -- the error, for failures
+        )"""
+    )
+    db.execute("CREATE INDEX url_states_url ON url_states(url_id, last_crawl)")
+    db.execute(
+        """CREATE TABLE rdap_networks (
+            id INTEGER PRIMARY KEY,
+            registry TEXT,
+            handle TEXT,
+            name TEXT,
+            cidr TEXT,
+            start_address TEXT,
+            end_address TEXT,
+            country TEXT,
+            abuse_emails TEXT,               -- JSON list
+            fetched_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX rdap_networks_range ON rdap_networks(start_address, end_address)")
+    db.execute(
+        """CREATE TABLE ip_states (
+            id INTEGER PRIMARY KEY,
+            ip TEXT NOT NULL,
+            first_crawl INTEGER NOT NULL REFERENCES crawls(id),
+            last_crawl INTEGER NOT NULL REFERENCES crawls(id),
+            country TEXT,
+            country_source INTEGER REFERENCES sources(id),
+            asn INTEGER,
+            as_org TEXT,
+            asn_source INTEGER REFERENCES sources(id),
+            registry_country TEXT,
+            prefix TEXT,
+            cdn TEXT,                        -- the edge network's operator, NULL if none
+            rdap_network INTEGER REFERENCES rdap_networks(id)
+        )"""
+    )
+    db.execute("CREATE INDEX ip_states_ip ON ip_states(ip, last_crawl)")
+    db.execute("CREATE INDEX ip_states_country ON ip_states(country)")
+    db.execute("CREATE INDEX ip_states_asn ON ip_states(asn)")
+    # A hoster's location per crawl, kept as intervals too: timelines and moves read only this.
+    db.execute(
+        """CREATE TABLE hoster_states (
+            id INTEGER PRIMARY KEY,
+            hoster_id INTEGER NOT NULL REFERENCES hosters(id),
+            first_crawl INTEGER NOT NULL REFERENCES crawls(id),
+            last_crawl INTEGER NOT NULL REFERENCES crawls(id),
+            status TEXT NOT NULL,            -- located, unresolved
+            countries TEXT,                  -- JSON sorted list of ISO codes
+            asns TEXT,                       -- JSON sorted list of integers
+            as_orgs TEXT,                    -- JSON sorted list
+            ips TEXT,                        -- JSON sorted list
+            cdn INTEGER NOT NULL DEFAULT 0   -- 1: behind a CDN / proxy network
+        )"""
+    )
+    db.execute("CREATE INDEX hoster_states_hoster ON hoster_states(hoster_id, last_crawl)")
+    db.execute("CREATE INDEX hoster_states_countries ON hoster_states(countries)")

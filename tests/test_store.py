@@ -1,0 +1,74 @@
+import sqlite3
+
+import pytest
+from sqlite_utils import Database
+
+from monitor.errors import StoreError
+from monitor.store import open_store
+from monitor.store.migrations import migrations
+
+
+def test_new_database_gets_the_whole_schema_in_wal_mode(tmp_path):
+    db = open_store(tmp_path / "sub" / "monitor.db")
+    assert {"urls", "hosters", "crawls", "url_states", "host_states", "ip_states", "hoster_states",
+            "rdap_networks", "sources"} <= set(db.table_names())
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {i.name for i in db["urls"].indexes} >= {"urls_hoster", "urls_reported_at"}
+    assert migrations.pending(db) == []
+    db.close()
+
+
+def test_an_old_database_is_upgraded_in_place_keeping_its_data(tmp_path):
+    path = tmp_path / "old.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="m002_history")  # as the first release left it
+    old.execute("INSERT INTO hosters (name, first_added) VALUES ('example.com', '2025-01-01T00:00:00Z')")
+    old.execute(
+        "INSERT INTO urls (url, host, hoster_id, added_at) VALUES ('http://example.com/', 'example.com', 1, 'x')"
+    )
+    old.conn.commit()
+    assert "crawls" not in old.table_names()
+    old.close()
+
+    db = open_store(path)
+    assert "crawls" in db.table_names()
+    assert db.execute("SELECT url FROM urls").fetchall() == [("http://example.com/",)]
+    assert [m.name for m in migrations.applied(db)] == ["m001_intake", "m002_history"]
+    db.close()
+
+
+def test_reopening_applies_nothing_twice(tmp_path):
+    open_store(tmp_path / "m.db").close()
+    db = open_store(tmp_path / "m.db")
+    assert len(migrations.applied(db)) == 2
+    db.close()
+
+
+def test_a_newer_database_is_refused(tmp_path):
+    path = tmp_path / "newer.db"
+    open_store(path).close()
+    newer = Database(path)
+    newer["_sqlite_migrations"].insert({"migration_set": "monitor", "name": "m099_future", "applied_at": "x"})
+    newer.close()
+    with pytest.raises(StoreError, match=r"newer.db: this database was written by a newer version of monitor"):
+        open_store(path)
+
+
+def test_a_file_that_is_not_a_database(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("these are notes, not SQLite\n" * 100)
+    with pytest.raises(StoreError, match="notes.db: cannot open the database"):
+        open_store(path)
+
+
+def test_read_only_commands_do_not_create_a_database(tmp_path):
+    with pytest.raises(StoreError, match="no database yet"):
+        open_store(tmp_path / "none.db", create=False)
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_urls_are_unique_in_the_schema_itself(db):
+    db.execute("INSERT INTO hosters (name, first_added) VALUES ('a.com', 'x')")
+    db.execute("INSERT INTO urls (url, host, hoster_id, added_at) VALUES ('http://a.com/', 'a.com', 1, 'x')")
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO urls (url, host, hoster_id, added_at) VALUES ('http://a.com/', 'a.com', 1, 'y')")
