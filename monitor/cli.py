@@ -1,0 +1,125 @@
+"""The `monitor` command: a thin skin over the library.
+
+It parses options, calls one library function, prints the result, and turns MonitorError into a
+one-line message with exit 1 (click's usage errors exit 2). Nothing else belongs here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import config as config_module
+from . import intake
+from .errors import MonitorError
+from .report import views
+from .report.formats import FORMATS, render, render_object
+from .store import open_store
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MonitorError as error:
+            raise click.ClickException(str(error)) from None
+
+
+def _format_option(func):
+    return click.option(
+        "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+        help="Output format.",
+    )(func)
+
+
+@click.group(cls=_Group)
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (default: $MONITOR_CONFIG, else ./config.yaml, else built-in defaults).",
+)
+@click.version_option(package_name="monitor")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """Revisit reported URLs and track where their hosters are hosted.
+
+    monitor never fetches content: revisits are DNS lookups and HEAD requests.
+    """
+    ctx.obj = config_path
+
+
+def _config(ctx: click.Context) -> config_module.Config:
+    return config_module.load(ctx.find_root().obj)
+
+
+def _print_reject(rejected: intake.Rejected) -> None:
+    click.echo(f"rejected {rejected}", err=True)
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_context
+def import_(ctx: click.Context, files: tuple[Path, ...]) -> None:
+    """Import reported URLs from text files (a URL a line, # comments) or CSV files (a `url`
+    column; optional reported_at, reference, source; other columns are ignored).
+
+    Each file is one transaction. Rejected lines are listed on stderr with file, line and reason.
+    """
+    db = open_store(_config(ctx).database)
+    total = intake.ImportResult()
+    for path in files:
+        try:
+            result = intake.import_file(db, path, _print_reject)
+        except MonitorError as error:
+            click.echo(f"error: {error}", err=True)
+            total.failed_files.append(str(path))
+            continue
+        if len(files) > 1:
+            click.echo(f"{path}: {result.summary()}")
+        total += result
+    click.echo(("total: " if len(files) > 1 else "") + total.summary())
+    if len(total.failed_files) == len(files):
+        raise click.ClickException("nothing could be read")
+
+
+@cli.command()
+@click.argument("urls", nargs=-1, required=True)
+@click.pass_context
+def add(ctx: click.Context, urls: tuple[str, ...]) -> None:
+    """Add reported URLs given as arguments."""
+    db = open_store(_config(ctx).database)
+    click.echo(intake.add_urls(db, urls, _print_reject).summary())
+
+
+@cli.command()
+@click.option("--country", help="Only hosters whose latest location includes this country (ISO code).")
+@_format_option
+@click.pass_context
+def hosters(ctx: click.Context, country: str | None, fmt: str) -> None:
+    """Hosters with their reported URLs and latest location."""
+    db = open_store(_config(ctx).database, create=False)
+    click.echo(render(views.hosters(db, country.upper() if country else None), fmt))
+
+
+@cli.command()
+@click.option("--by", type=click.Choice(views.STATS_BY), help="Group reported URLs by this.")
+@_format_option
+@click.pass_context
+def stats(ctx: click.Context, by: str | None, fmt: str) -> None:
+    """Totals, or reported URLs by country, ASN or month."""
+    db = open_store(_config(ctx).database, create=False)
+    click.echo(render(views.stats(db, by), fmt))
+
+
+@cli.command()
+@click.argument("url")
+@_format_option
+@click.pass_context
+def history(ctx: click.Context, url: str, fmt: str) -> None:
+    """A reported URL (any spelling of it) as stored, with what each crawl saw."""
+    db = open_store(_config(ctx).database, create=False)
+    click.echo(render_object(views.history(db, url), fmt))
+
+
+def main() -> None:
+    cli(prog_name="monitor")

@@ -1,0 +1,118 @@
+"""Read-only views of the store for the listing commands (hosters, stats, history)."""
+
+from __future__ import annotations
+
+import json
+
+from sqlite_utils import Database
+
+from ..errors import NotFound
+from ..urls import InvalidURL, normalise
+
+# The latest state of every hoster: the row with the highest last_crawl.
+_LATEST_HOSTER_STATE = """
+    SELECT s.* FROM hoster_states s
+    WHERE s.last_crawl = (SELECT MAX(last_crawl) FROM hoster_states WHERE hoster_id = s.hoster_id)
+"""
+
+STATS_BY = ("country", "asn", "month")
+
+
+def hosters(db: Database, country: str | None = None) -> list[dict]:
+    """Every hoster with its reported URLs and, once crawled, its latest location."""
+    sql = f"""
+        SELECT h.name AS hoster, COUNT(u.id) AS urls, SUM(u.active) AS active_urls,
+               h.first_added, s.status, s.countries, s.asns
+        FROM hosters h
+        JOIN urls u ON u.hoster_id = h.id
+        LEFT JOIN ({_LATEST_HOSTER_STATE}) s ON s.hoster_id = h.id
+        {"WHERE EXISTS (SELECT 1 FROM json_each(s.countries) WHERE value = :country)" if country else ""}
+        GROUP BY h.id ORDER BY urls DESC, h.name
+    """
+    rows = [dict(row) for row in db.query(sql, {"country": country})]
+    for row in rows:
+        row["countries"] = json.loads(row["countries"]) if row["countries"] else []
+        row["asns"] = json.loads(row["asns"]) if row["asns"] else []
+        row["status"] = row["status"] or "not crawled"
+    return rows
+
+
+def stats(db: Database, by: str | None = None) -> list[dict]:
+    """Totals, or reported URLs grouped by the hoster's latest country or ASN, or by month.
+
+    A hoster located in several countries counts in each of them; 'unknown' is a hoster no crawl
+    has located yet.
+    """
+    if by is None:
+        return [
+            {"what": what, "count": db.execute(sql).fetchone()[0]}
+            for what, sql in (
+                ("reported URLs", "SELECT COUNT(*) FROM urls"),
+                ("active URLs", "SELECT COUNT(*) FROM urls WHERE active"),
+                ("hosters", "SELECT COUNT(*) FROM hosters"),
+                ("crawls", "SELECT COUNT(*) FROM crawls"),
+            )
+        ]
+    if by == "month":
+        sql = """SELECT substr(COALESCE(reported_at, added_at), 1, 7) AS month, COUNT(*) AS urls
+                 FROM urls GROUP BY month ORDER BY month"""
+    elif by in ("country", "asn"):
+        column = "countries" if by == "country" else "asns"
+        sql = f"""
+            SELECT COALESCE(j.value, 'unknown') AS {by}, COUNT(*) AS urls,
+                   COUNT(DISTINCT u.hoster_id) AS hosters
+            FROM urls u
+            LEFT JOIN ({_LATEST_HOSTER_STATE}) s ON s.hoster_id = u.hoster_id
+            LEFT JOIN json_each(COALESCE(s.{column}, '[]')) j
+            GROUP BY 1 ORDER BY urls DESC, 1
+        """
+    else:
+        raise ValueError(f"stats by {by!r}: choose one of {', '.join(STATS_BY)}")
+    return [dict(row) for row in db.query(sql)]
+
+
+def history(db: Database, url: str) -> dict:
+    """A reported URL as stored, with the periods of its own states, oldest first."""
+    try:
+        normalised = normalise(url).url
+    except InvalidURL as error:
+        raise NotFound(f"{url}: not a valid URL ({error})") from None
+    row = db.execute(
+        """SELECT u.id, u.url, h.name, u.host, u.reported_at, u.reference, u.source, u.added_at, u.active
+           FROM urls u JOIN hosters h ON h.id = u.hoster_id WHERE u.url = ?""",
+        [normalised],
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"{normalised}: not a reported URL (add it with `monitor add`)")
+    url_id, stored, hoster, host, reported_at, reference, source, added_at, active = row
+    periods = [
+        {
+            "start": start,
+            "end": end,
+            "outcome": outcome,
+            "http_status": http_status,
+            "final_url": final_url,
+            "connected_ip": connected_ip,
+            "countries": json.loads(countries or "[]"),
+            "asns": json.loads(asns or "[]"),
+        }
+        for start, end, outcome, http_status, final_url, connected_ip, countries, asns in db.execute(
+            """SELECT f.started_at, COALESCE(l.finished_at, l.started_at), s.outcome, s.http_status,
+                      s.final_url, s.connected_ip, s.countries, s.asns
+               FROM url_states s
+               JOIN crawls f ON f.id = s.first_crawl JOIN crawls l ON l.id = s.last_crawl
+               WHERE s.url_id = ? ORDER BY s.first_crawl""",
+            [url_id],
+        )
+    ]
+    return {
+        "url": stored,
+        "hoster": hoster,
+        "host": host,
+        "reported_at": reported_at,
+        "reference": reference,
+        "source": source,
+        "added_at": added_at,
+        "active": bool(active),
+        "periods": periods,
+    }

@@ -1,0 +1,121 @@
+"""The commands through Click's runner, as a user types them."""
+
+import json
+
+import pytest
+
+from monitor.cli import cli
+
+
+@pytest.fixture
+def reports(tmp_path):
+    path = tmp_path / "reports.txt"
+    path.write_text(
+        "# two hosters, one private-suffix hoster, one bad line\n"
+        "http://img.alpha.nl/a.jpg\nhttp://cdn.alpha.nl/b.jpg\nhttps://x.delta.blogspot.com/\n"
+        "ftp://nope.example.com/\nhttp://img.alpha.nl/a.jpg#again\n"
+    )
+    return path
+
+
+def test_import_reports_counts_and_rejected_lines(run, reports):
+    result = run("import", str(reports))
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "3 added, 1 already known, 1 rejected"
+    assert result.stderr.strip() == f"rejected {reports}:5: scheme 'ftp' is not http or https: ftp://nope.example.com/"
+
+
+def test_import_of_several_files_goes_on_past_one_that_cannot_be_read(run, reports, tmp_path):
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(b"\x00\x01\x02")
+    result = run("import", str(binary), str(reports), str(tmp_path / "missing.txt"))
+    assert result.exit_code == 0
+    assert "total: 3 added, 1 already known, 1 rejected" in result.stdout
+    assert "blob.bin: a binary file" in result.stderr
+    assert "missing.txt: no such file" in result.stderr
+
+
+def test_import_exits_1_when_nothing_could_be_read(run, tmp_path):
+    result = run("import", str(tmp_path / "missing.txt"))
+    assert result.exit_code == 1
+    assert "nothing could be read" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_add(run):
+    result = run("add", "http://Example.com", "http://example.com/", "nonsense")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "1 added, 1 already known, 1 rejected"
+    assert "argument:3: not a URL" in result.stderr
+
+
+def test_hosters_in_every_format(run, reports):
+    run("import", str(reports))
+    table = run("hosters").stdout
+    assert table.splitlines()[0].split()[:3] == ["hoster", "urls", "active_urls"]
+    assert "alpha.nl" in table and "delta.blogspot.com" in table
+    rows = json.loads(run("hosters", "--format", "json").stdout)
+    assert [(r["hoster"], r["urls"], r["status"]) for r in rows] == [
+        ("alpha.nl", 2, "not crawled"),
+        ("delta.blogspot.com", 1, "not crawled"),
+    ]
+    csv_lines = run("hosters", "--format", "csv").stdout.splitlines()
+    assert csv_lines[0].startswith("hoster,urls,active_urls")
+    assert csv_lines[1].startswith("alpha.nl,2,2,")
+    assert json.loads(run("hosters", "--country", "NL", "--format", "json").stdout) == []
+
+
+def test_stats(run, reports, tmp_path):
+    run("import", str(reports))
+    totals = {r["what"]: r["count"] for r in json.loads(run("stats", "--format", "json").stdout)}
+    assert totals == {"reported URLs": 3, "active URLs": 3, "hosters": 2, "crawls": 0}
+    by_country = json.loads(run("stats", "--by", "country", "--format", "json").stdout)
+    assert by_country == [{"country": "unknown", "urls": 3, "hosters": 2}]
+    csv_file = tmp_path / "dated.csv"
+    csv_file.write_text("url,reported_at\nhttp://old.example.com/,2021-06-15\n")
+    run("import", str(csv_file))
+    months = run("stats", "--by", "month", "--format", "csv").stdout.splitlines()
+    assert months[0] == "month,urls" and months[1] == "2021-06,1"
+
+
+def test_history_accepts_any_spelling_and_shows_the_stored_url(run, reports):
+    run("import", str(reports))
+    result = run("history", "HTTP://IMG.Alpha.nl:80/a.jpg#frag", "--format", "json")
+    assert result.exit_code == 0
+    shown = json.loads(result.stdout)
+    assert shown["url"] == "http://img.alpha.nl/a.jpg"
+    assert shown["hoster"] == "alpha.nl"
+    assert shown["source"] == "reports.txt"
+    assert shown["periods"] == []
+    table = run("history", "http://img.alpha.nl/a.jpg").stdout
+    assert "url: http://img.alpha.nl/a.jpg" in table and "no crawl has seen it yet" in table
+
+
+def test_history_of_an_unknown_url_is_a_clear_error(run, reports):
+    run("import", str(reports))
+    result = run("history", "http://never.example.com/")
+    assert result.exit_code == 1
+    assert "http://never.example.com/: not a reported URL" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_listing_before_any_import_says_what_to_do(run):
+    result = run("hosters")
+    assert result.exit_code == 1
+    assert "no database yet" in result.stderr
+
+
+def test_usage_errors_exit_2(run):
+    assert run("stats", "--by", "planet").exit_code == 2
+    assert run("hosters", "--format", "xml").exit_code == 2
+    assert run("import").exit_code == 2
+
+
+@pytest.mark.parametrize("command", ["import", "add", "hosters", "stats", "history"])
+def test_every_command_is_documented(command):
+    from click.testing import CliRunner
+
+    help_text = CliRunner().invoke(cli, [command, "--help"]).stdout
+    assert len(help_text.split("\n\n")[1].strip()) > 20
+    readme = (__import__("pathlib").Path(__file__).parent.parent / "README.md").read_text()
+    assert f"monitor {command}" in readme
