@@ -46,6 +46,7 @@ def _ip(text: str) -> str:
 
 
 Country = Annotated[StrictStr, AfterValidator(_country)]
+Registry = Literal["arin", "ripencc", "apnic", "lacnic", "afrinic"]
 IPAddress = Annotated[StrictStr, AfterValidator(_ip)]
 
 
@@ -61,9 +62,16 @@ class DNS(_Section):
     timeout: StrictFloat = Field(3.0, gt=0)
 
 
+class Downloads(_Section):
+    # {year} and {month} are filled in; DB-IP publishes one file a month.
+    country_url: StrictStr = "https://download.db-ip.com/free/dbip-country-lite-{year}-{month}.mmdb.gz"
+    asn_url: StrictStr = "https://download.db-ip.com/free/dbip-asn-lite-{year}-{month}.mmdb.gz"
+
+
 class GeoIP(_Section):
     country_db: Path | None = Path("data/dbip-country-lite.mmdb")
     asn_db: Path | None = Path("data/dbip-asn-lite.mmdb")
+    download: Downloads = Downloads()
 
 
 class ASN(_Section):
@@ -73,7 +81,7 @@ class ASN(_Section):
 class RDAP(_Section):
     enabled: StrictBool = True
     cache_days: StrictInt = Field(30, ge=0)
-    servers: dict[Literal["arin", "ripencc", "apnic", "lacnic", "afrinic"], StrictStr] = Field(
+    servers: dict[Registry, StrictStr] = Field(
         default_factory=lambda: {
             "arin": "https://rdap.arin.net/registry",
             "ripencc": "https://rdap.db.ripe.net",
@@ -82,6 +90,11 @@ class RDAP(_Section):
             "afrinic": "https://rdap.afrinic.net/rdap",
         }
     )
+    # Queries a minute per registry; LACNIC allows about 10. A registry left out: 60.
+    rate_limits: dict[Registry, Annotated[StrictFloat, Field(gt=0)]] = Field(
+        default_factory=lambda: {"lacnic": 10.0}
+    )
+    timeout: StrictFloat = Field(10.0, gt=0)
 
 
 class Crawl(_Section):
@@ -157,7 +170,9 @@ def _resolve_paths(data: dict, base: Path) -> dict:
     if "database" in data:
         data["database"] = resolve(data["database"])
     if isinstance(data.get("geoip"), dict):
-        data["geoip"] = {key: resolve(value) for key, value in data["geoip"].items()}
+        data["geoip"] = {
+            key: value if key == "download" else resolve(value) for key, value in data["geoip"].items()
+        }
     return data
 
 

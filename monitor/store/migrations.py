@@ -105,7 +105,6 @@ def m002_history(db: Database) -> None:
             fetched_at TEXT NOT NULL
         )"""
     )
-    db.execute("CREATE INDEX rdap_networks_range ON rdap_networks(start_address, end_address)")
     db.execute(
         """CREATE TABLE ip_states (
             id INTEGER PRIMARY KEY,
@@ -143,3 +142,28 @@ def m002_history(db: Database) -> None:
     )
     db.execute("CREATE INDEX hoster_states_hoster ON hoster_states(hoster_id, last_crawl)")
     db.execute("CREATE INDEX hoster_states_countries ON hoster_states(countries)")
+
+
+@migrations()
+def m003_resolution_caches(db: Database) -> None:
+    # Addresses in range columns are 32 hex digits (IPv4 as IPv4-mapped IPv6), so that SQL can
+    # compare them as text: start_hex <= ip_hex <= end_hex finds the prefix holding an address.
+    db.execute(
+        """CREATE TABLE asn_prefixes (
+            id INTEGER PRIMARY KEY,
+            prefix TEXT NOT NULL UNIQUE,     -- the BGP prefix Team Cymru answered with
+            start_hex TEXT NOT NULL,
+            end_hex TEXT NOT NULL,
+            asn INTEGER,
+            as_org TEXT,
+            registry TEXT,                   -- arin, ripencc, apnic, lacnic, afrinic
+            registry_country TEXT,
+            fetched_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX asn_prefixes_range ON asn_prefixes(start_hex, end_hex)")
+    db.execute("ALTER TABLE rdap_networks ADD COLUMN start_hex TEXT")
+    db.execute("ALTER TABLE rdap_networks ADD COLUMN end_hex TEXT")
+    db.execute("CREATE INDEX rdap_networks_hex ON rdap_networks(start_hex, end_hex)")
+    # The state of the RDAP step for an IP: ok, not-found, rate-limited, error, disabled.
+    db.execute("ALTER TABLE ip_states ADD COLUMN rdap_status TEXT")
