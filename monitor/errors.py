@@ -26,3 +26,7 @@ class DatabaseFileError(MonitorError):
 
 class NotFound(MonitorError):
     """A URL, host or hoster the user named is not in the store."""
+
+
+class DownloadError(MonitorError):
+    """A reference database could not be downloaded; the old file is kept."""
