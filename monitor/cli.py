@@ -6,6 +6,7 @@ one-line message with exit 1 (click's usage errors exit 2). Nothing else belongs
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -14,6 +15,8 @@ from . import config as config_module
 from . import intake
 from .errors import MonitorError
 from .report import views
+from .resolve import lookup as resolve_lookup
+from .resolve import update
 from .report.formats import FORMATS, render, render_object
 from .store import open_store
 
@@ -119,6 +122,35 @@ def history(ctx: click.Context, url: str, fmt: str) -> None:
     """A reported URL (any spelling of it) as stored, with what each crawl saw."""
     db = open_store(_config(ctx).database, create=False)
     click.echo(render_object(views.history(db, url), fmt))
+
+
+@cli.command()
+@click.argument("query", metavar="HOST_OR_IP")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def lookup(ctx: click.Context, query: str, fmt: str) -> None:
+    """Resolve and enrich one host, IP or URL as the crawl would: DNS, country, ASN, registry
+    country and prefix (Team Cymru), RDAP network and abuse contacts, CDN marking."""
+    config = _config(ctx)
+    result = resolve_lookup.lookup(config, query, open_store(config.database))
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    dns = result["dns"]
+    click.echo(f"{result['host']} (hoster {result['hoster']}): DNS {dns['status']}"
+               + (f" via {' -> '.join(dns['cname_chain'])}" if dns["cname_chain"] else ""))
+    if result["addresses"]:
+        click.echo(render(resolve_lookup.lookup_rows(result), "table"))
+
+
+@cli.command("update-databases")
+@click.pass_context
+def update_databases(ctx: click.Context) -> None:
+    """Download this month's DB-IP Lite Country and ASN databases (CC BY 4.0) to the paths in
+    geoip.country_db and geoip.asn_db; a failed download keeps the old file."""
+    results = update.update_databases(_config(ctx).geoip)
+    for result in results:
+        click.echo(str(result), err=not result.ok)
 
 
 def main() -> None:

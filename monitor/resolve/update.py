@@ -1,71 +1,9 @@
 """Download the free DB-IP Lite country and ASN databases: ``monitor update-databases``.
 
-Text for the README
--------------------
-
-Updating the GeoIP databases
-~~~~~~~~~~~~~~~~~~~~~~~~~~~~
-
-``monitor update-databases`` downloads DB-IP's free *IP to Country Lite* and *IP to ASN Lite*
-databases (``.mmdb``, no account needed, published once a month, licensed CC BY 4.0) to the
-paths set in ``geoip.country_db`` and ``geoip.asn_db`` (``data/dbip-country-lite.mmdb`` and
-``data/dbip-asn-lite.mmdb`` by default); a key set to ``null`` is skipped. If this month's file
-is not published yet, it takes last month's. Every download is checked before it is installed
-(the country file must open as a country database, the ASN file as an ASN database, and answer a
-lookup) and then replaces the old file in one atomic rename, so a running ``monitor`` never sees
-half a file. A failed download (HTTP error, no connection, a truncated or corrupt file) leaves
-the old file exactly as it was, and is reported; if every download fails the command exits 1.
-Run it once a month, e.g. from cron on the 3rd::
-
-    0 5 3 * *  cd /srv/monitor && monitor update-databases
-
-The URLs are ``geoip.download.country_url`` and ``geoip.download.asn_url``, in which
-``{year}`` (four digits) and ``{month}`` (two digits) are filled in; a URL ending in ``.gz`` is
-decompressed.
-
-**Attribution.** DB-IP's Lite databases are licensed under the Creative Commons Attribution 4.0
-International License (CC BY 4.0, https://creativecommons.org/licenses/by/4.0/). DB-IP asks that
-every page, report or export showing data from them carry the attribution, linked to its site:
-
-    <a href="https://db-ip.com">IP Geolocation by DB-IP</a>
-
-or in plain text: "IP Geolocation by DB-IP (https://db-ip.com), licensed under CC BY 4.0".
-
-**Using MaxMind GeoLite2 instead.** GeoLite2 is free but needs a MaxMind account:
-
-1. sign up at https://www.maxmind.com/en/geolite2/signup and create a licence key in your
-   account ("Manage License Keys");
-2. download ``GeoLite2-Country.mmdb`` and ``GeoLite2-ASN.mmdb``, either from the account's
-   "Download Databases" page (the ``.tar.gz`` archives hold the ``.mmdb`` files) or with
-   MaxMind's ``geoipupdate`` tool (``EditionIDs GeoLite2-Country GeoLite2-ASN`` in
-   ``GeoIP.conf``, with your account ID and licence key), which also keeps them current;
-3. point the config at them::
-
-       geoip:
-         country_db: /var/lib/GeoIP/GeoLite2-Country.mmdb
-         asn_db: /var/lib/GeoIP/GeoLite2-ASN.mmdb
-
-GeoLite2 comes under MaxMind's GeoLite2 End User License Agreement, which has its own
-attribution terms. GeoIP2 Country, City or ISP files (paid) work the same way.
-
-**Using IPinfo Lite instead.** IPinfo Lite (free account and token at https://ipinfo.io/signup,
-CC BY-SA 4.0, updated daily) is *one* file, ``ipinfo_lite.mmdb``, with both the country and the
-AS of each network; download it from ``https://ipinfo.io/data/ipinfo_lite.mmdb?token=YOUR_TOKEN``
-and point both keys at it::
-
-    geoip:
-      country_db: data/ipinfo_lite.mmdb
-      asn_db: data/ipinfo_lite.mmdb
-
-With GeoLite2 or IPinfo do not run ``monitor update-databases``: it installs DB-IP's files at
-the configured paths, replacing the ones there (with both keys on one file it refuses to run).
-
-API
----
-
-``update_databases(config.geoip)`` returns one :class:`UpdateResult` per configured database;
-``str(result)`` is the one-line summary the CLI prints. It raises
-:class:`monitor.errors.DownloadError` if every download failed.
+Each file goes to a temporary file beside its target, is decompressed, opened with the matching
+reader and asked one lookup, then renamed over the old file (atomic), so a running monitor never
+sees half a file and a failed download leaves the old one byte-identical. What users need to know
+(attribution, cron, MaxMind and IPinfo alternatives) is in the README.
 """
 
 from __future__ import annotations

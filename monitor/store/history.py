@@ -1,0 +1,155 @@
+"""Writing what a crawl saw, as intervals.
+
+Every *_states table keeps one row per state of one thing with its first and last crawl. A crawl
+that sees the state the thing had last time only moves last_crawl; a different state starts a new
+row. So a year of nights over a stable world costs one row per thing, not 365.
+
+Each write is its own short transaction: a crawl killed at any moment leaves the database
+consistent (earlier nights untouched, this night partly written) and the next crawl complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from itertools import islice
+
+from sqlite_utils import Database
+
+from . import utcnow
+
+BATCH = 5_000
+
+
+def begin_crawl(db: Database, mode: str, settings: dict) -> int:
+    """Start a crawl's row (status running); crawls left running by a dead process are closed."""
+    with db.atomic():
+        for crawl_id, pid in db.execute("SELECT id, pid FROM crawls WHERE status = 'running'").fetchall():
+            if not _alive(pid):
+                db.execute("UPDATE crawls SET status = 'interrupted' WHERE id = ?", [crawl_id])
+        return db.execute(
+            "INSERT INTO crawls (started_at, status, pid, mode, settings) VALUES (?, 'running', ?, ?, ?)",
+            [utcnow(), os.getpid(), mode, json.dumps(settings, sort_keys=True, default=str)],
+        ).lastrowid
+
+
+def finish_crawl(db: Database, crawl_id: int, status: str, counts: dict, sources: Sequence[dict]) -> None:
+    with db.atomic():
+        db.execute(
+            "UPDATE crawls SET finished_at = ?, status = ?, counts = ?, sources = ? WHERE id = ?",
+            [utcnow(), status, json.dumps(counts, sort_keys=True), json.dumps(list(sources)), crawl_id],
+        )
+
+
+def running_crawl(db: Database) -> dict | None:
+    """The crawl a live process is running now, if any."""
+    for row in db.query("SELECT id, pid, started_at FROM crawls WHERE status = 'running' ORDER BY id DESC"):
+        if _alive(row["pid"]):
+            return row
+    return None
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class IntervalWriter:
+    """Writes one *_states table: (key, state) pairs of one crawl."""
+
+    def __init__(self, db: Database, table: str, key: str, columns: Sequence[str]) -> None:
+        self.db = db
+        self.columns = tuple(columns)
+        listed = ", ".join(self.columns)
+        self._latest = f"SELECT id, {listed} FROM {table} WHERE {key} = ? ORDER BY last_crawl DESC LIMIT 1"
+        self._extend = f"UPDATE {table} SET last_crawl = ? WHERE id = ?"
+        self._insert = (
+            f"INSERT INTO {table} ({key}, first_crawl, last_crawl, {listed}) "
+            f"VALUES (?, ?, ?, {', '.join('?' for _ in self.columns)})"
+        )
+        self.changed = 0  # keys whose state differs from their last one (or is their first)
+
+    def write(self, crawl_id: int, states: Iterable[tuple[object, tuple]]) -> None:
+        states = iter(states)
+        while batch := list(islice(states, BATCH)):
+            with self.db.atomic():
+                conn = self.db.conn
+                for key, state in batch:
+                    latest = conn.execute(self._latest, (key,)).fetchone()
+                    if latest is not None and tuple(latest[1:]) == tuple(state):
+                        conn.execute(self._extend, (crawl_id, latest[0]))
+                    else:
+                        conn.execute(self._insert, (key, crawl_id, crawl_id, *state))
+                        self.changed += 1
+
+
+def as_json(values: Iterable) -> str:
+    """A sorted JSON list: the one spelling of a set, so equal sets compare equal as text."""
+    return json.dumps(sorted(set(values)))
+
+
+def hoster_locations(db: Database, crawl_id: int) -> list[tuple[int, tuple]]:
+    """Each hoster's location at this crawl, from the states of its hosts and their IPs.
+
+    A hoster whose hosts this crawl did not look at is left out (a --limit trial); one whose hosts
+    were looked at but none resolved is `unresolved`. It is behind a CDN when every address it
+    resolved to is in an edge network.
+    """
+    ip_info = {
+        ip: (country, asn, as_org, cdn)
+        for ip, country, asn, as_org, cdn in db.execute(
+            "SELECT ip, country, asn, as_org, cdn FROM ip_states WHERE last_crawl = ?", [crawl_id]
+        )
+    }
+    ips_of_hoster: dict[int, set[str]] = defaultdict(set)
+    for hoster_id, ips in db.execute(
+        """SELECT DISTINCT u.hoster_id, s.ips FROM host_states s JOIN urls u ON u.host = s.host
+           WHERE s.last_crawl = ? AND u.active""",
+        [crawl_id],
+    ):
+        ips_of_hoster[hoster_id].update(json.loads(ips or "[]"))
+    locations = []
+    for hoster_id, ips in ips_of_hoster.items():
+        known = [ip_info[ip] for ip in ips if ip in ip_info]
+        if not ips:
+            locations.append((hoster_id, ("unresolved", None, None, None, None, 0)))
+            continue
+        locations.append((hoster_id, (
+            "located",
+            as_json(c for c, _, _, _ in known if c),
+            as_json(a for _, a, _, _ in known if a is not None),
+            as_json(o for _, _, o, _ in known if o),
+            as_json(ips),
+            int(bool(known) and all(cdn for _, _, _, cdn in known)),
+        )))
+    return locations
+
+
+HOST_COLUMNS = ("dns_status", "cname_chain", "ips")
+IP_COLUMNS = ("country", "country_source", "asn", "as_org", "asn_source", "registry_country", "prefix",
+              "cdn", "rdap_network", "rdap_status")
+URL_COLUMNS = ("outcome", "http_status", "final_url", "connected_ip", "redirects", "countries", "asns", "detail")
+HOSTER_COLUMNS = ("status", "countries", "asns", "as_orgs", "ips", "cdn")
+
+
+def writers(db: Database) -> dict[str, IntervalWriter]:
+    return {
+        "hosts": IntervalWriter(db, "host_states", "host", HOST_COLUMNS),
+        "ips": IntervalWriter(db, "ip_states", "ip", IP_COLUMNS),
+        "urls": IntervalWriter(db, "url_states", "url_id", URL_COLUMNS),
+        "hosters": IntervalWriter(db, "hoster_states", "hoster_id", HOSTER_COLUMNS),
+    }
+
+
+def source_id(db: Database, name: str, build: str) -> int:
+    db.execute("INSERT OR IGNORE INTO sources (name, build) VALUES (?, ?)", [name, build or ""])
+    return db.execute("SELECT id FROM sources WHERE name = ? AND build = ?", [name, build or ""]).fetchone()[0]

@@ -1,0 +1,302 @@
+"""Team Cymru lookups through ipwhois, against the simulated DNS server on 127.0.0.1.
+
+The origin data served are what ipwhois's own recordings (tests/data/ipwhois/rdap.json,
+``asn_data``) say Team Cymru answered for those addresses, in Cymru's TXT formats.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import dns.resolver
+import pytest
+
+from monitor.config import DNS
+from monitor.resolve.cymru import CacheStore, CymruAnswer, CymruClient, address_hex, ipwhois_net
+from monitor.sim.dns import DNSServer
+
+RECORDING = Path(__file__).parent / "data" / "ipwhois" / "rdap.json"
+ASN_DATA = {ip: entry["asn_data"] for ip, entry in json.loads(RECORDING.read_text()).items()}
+
+# AS names as Cymru's AS TXT records give them (ASN | country | registry | date | name).
+AS_NAMES = {
+    "15169": "GOOGLE - Google LLC, US",
+    "2856": "BT-UK-AS BTnet UK Regional network, GB",
+    "3786": "LGDACOM LG DACOM Corporation, KR",
+    "12091": "MTNNS-1, ZA",
+}
+
+
+def origin_name(ip: str) -> str:
+    """Cymru's origin question for an address, written out independently of ipwhois."""
+    address = ipaddress.ip_address(ip)
+    if address.version == 4:
+        return ".".join(reversed(str(address).split("."))) + ".origin.asn.cymru.com"
+    return ".".join(reversed(address.exploded.replace(":", ""))) + ".origin6.asn.cymru.com"
+
+
+def origin_txt(data: dict) -> str:
+    return (
+        f"{data['asn']} | {data['asn_cidr']} | {data['asn_country_code']} | "
+        f"{data['asn_registry']} | {data['asn_date']}"
+    )
+
+
+def publish(server: DNSServer) -> None:
+    for ip, data in ASN_DATA.items():
+        server.set_txt(origin_name(ip), origin_txt(data))
+        asn = data["asn"]
+        server.set_txt(
+            f"AS{asn}.asn.cymru.com",
+            f"{asn} | {data['asn_country_code']} | {data['asn_registry']} | 2000-03-30 | {AS_NAMES[asn]}",
+        )
+
+
+@pytest.fixture
+def server() -> Iterator[DNSServer]:
+    with DNSServer() as running:
+        publish(running)
+        yield running
+
+
+def settings(server: DNSServer, timeout: float = 2.0) -> DNS:
+    return DNS(nameservers=("127.0.0.1",), port=server.port, timeout=timeout)
+
+
+@pytest.fixture
+def client(server: DNSServer) -> Iterator[CymruClient]:
+    with CymruClient(settings(server)) as running:
+        yield running
+
+
+def test_the_recordings_hold_ipv4_and_ipv6() -> None:
+    versions = {ipaddress.ip_address(ip).version for ip in ASN_DATA}
+    assert versions == {4, 6}
+
+
+@pytest.mark.parametrize("ip", sorted(ASN_DATA))
+def test_every_field_of_the_answer(server: DNSServer, client: CymruClient, ip: str) -> None:
+    data = ASN_DATA[ip]
+    answer = client.lookup(ip)
+    assert answer == CymruAnswer(
+        asn=int(data["asn"]),
+        as_org=AS_NAMES[data["asn"]],
+        prefix=data["asn_cidr"],
+        registry=data["asn_registry"],
+        registry_country=data["asn_country_code"],
+        status="ok",
+        detail=None,
+    )
+    assert server.queries == [
+        (origin_name(ip).lower(), "TXT"),
+        (f"as{data['asn']}.asn.cymru.com", "TXT"),
+    ]
+
+
+def test_ipwhois_names_the_same_zone_as_cymru_documents() -> None:
+    for ip in ASN_DATA:
+        assert ipwhois_net(ip).dns_zone == origin_name(ip) + "."
+
+
+def test_an_unannounced_address_is_not_found(server: DNSServer, client: CymruClient) -> None:
+    answer = client.lookup("8.8.4.4")  # no TXT record: the server says NXDOMAIN
+    assert answer.status == "not-found"
+    assert answer.asn is None and answer.prefix is None
+    assert "NXDOMAIN" in (answer.detail or "")
+    assert server.queries == [("4.4.8.8.origin.asn.cymru.com", "TXT")]
+
+
+def test_a_name_without_txt_is_not_found(server: DNSServer, client: CymruClient) -> None:
+    server.set_a(origin_name("8.8.4.4"), "127.0.0.2")
+    assert client.lookup("8.8.4.4").status == "not-found"
+
+
+@pytest.mark.parametrize(
+    "ip", ["10.1.2.3", "192.168.0.1", "127.0.0.1", "100.64.0.1", "169.254.1.1", "::1", "fe80::1", "fc00::1"]
+)
+def test_private_and_reserved_addresses_ask_nothing(server: DNSServer, client: CymruClient, ip: str) -> None:
+    answer = client.lookup(ip)
+    assert answer.status == "not-applicable"
+    assert (answer.asn, answer.prefix, answer.registry) == (None, None, None)
+    assert server.query_count == 0
+
+
+def test_not_an_address_is_a_value_error(client: CymruClient) -> None:
+    with pytest.raises(ValueError):
+        client.lookup("not-an-ip")
+
+
+def test_a_silent_server_is_an_error_naming_the_timeout(server: DNSServer) -> None:
+    server.set_silent(origin_name("8.8.4.4"))
+    with CymruClient(settings(server, timeout=0.2)) as client:
+        answer = client.lookup("8.8.4.4")
+    assert answer.status == "error"
+    assert "timeout" in (answer.detail or "")
+
+
+def test_servfail_is_an_error(server: DNSServer, client: CymruClient) -> None:
+    server.set_servfail(origin_name("8.8.4.4"))
+    answer = client.lookup("8.8.4.4")
+    assert answer.status == "error"
+    assert answer.detail
+
+
+def test_an_error_is_not_cached(server: DNSServer, client: CymruClient) -> None:
+    server.set_servfail(origin_name("8.8.4.4"))
+    assert client.lookup("8.8.4.4").status == "error"
+    server.set_txt(origin_name("8.8.4.4"), "15169 | 8.8.4.0/24 | US | arin | 1992-12-01")
+    server.set_txt("AS15169.asn.cymru.com", "15169 | US | arin | 2000-03-30 | GOOGLE - Google LLC, US")
+    assert client.lookup("8.8.4.4").prefix == "8.8.4.0/24"
+
+
+def test_without_an_as_name_the_answer_is_still_ok(server: DNSServer, client: CymruClient) -> None:
+    server.set_txt(origin_name("8.8.8.8"), "15169 | 8.8.8.0/24 | US | arin | 1992-12-01")
+    server.remove("AS15169.asn.cymru.com")
+    answer = client.lookup("8.8.8.8")
+    assert (answer.status, answer.asn, answer.as_org, answer.prefix) == ("ok", 15169, None, "8.8.8.0/24")
+
+
+def test_the_most_specific_of_several_origins_wins(server: DNSServer, client: CymruClient) -> None:
+    server.set_txt(
+        origin_name("8.8.8.8"),
+        ["3356 | 8.0.0.0/9 | US | arin | 1992-12-01", "15169 | 8.8.8.0/24 | US | arin | 1992-12-01"],
+    )
+    answer = client.lookup("8.8.8.8")
+    assert (answer.asn, answer.prefix, answer.as_org) == (15169, "8.8.8.0/24", "GOOGLE - Google LLC, US")
+
+
+def test_a_prefix_announced_by_several_ases_gives_the_first(server: DNSServer, client: CymruClient) -> None:
+    server.set_txt(origin_name("8.8.8.8"), "15169 36040 | 8.8.8.0/24 | US | arin | 1992-12-01")
+    answer = client.lookup("8.8.8.8")
+    assert (answer.status, answer.asn) == ("ok", 15169)
+
+
+def test_an_as_name_in_utf8_is_not_escaped(server: DNSServer, client: CymruClient) -> None:
+    server.set_txt(origin_name("80.58.61.250"), "3352 | 80.58.0.0/16 | ES | ripencc | 2001-06-22")
+    server.set_txt("AS3352.asn.cymru.com", "3352 | ES | ripencc | 1994-11-23 | TELEFÓNICA DE ESPAÑA, ES")
+    assert client.lookup("80.58.61.250").as_org == "TELEFÓNICA DE ESPAÑA, ES"
+
+
+def test_an_address_in_a_known_prefix_asks_no_server(server: DNSServer, client: CymruClient) -> None:
+    first = client.lookup("74.125.225.229")
+    server.reset_log()
+    second = client.lookup("74.125.225.1")
+    assert second == first
+    assert second.prefix == "74.125.225.0/24"
+    assert server.query_count == 0
+    client.lookup("74.125.224.1")  # outside the /24: asks
+    assert server.query_count == 1  # the AS name is known by now
+
+
+def test_a_not_found_address_is_asked_once_per_client(server: DNSServer, client: CymruClient) -> None:
+    client.lookup("8.8.4.4")
+    client.lookup("8.8.4.4")
+    assert server.query_count == 1
+
+
+def test_the_store_remembers_prefixes_across_clients(server: DNSServer, db) -> None:
+    with CymruClient(settings(server), db) as client:
+        client.lookup("74.125.225.229")
+        client.lookup("2001:4860:4860::8888")
+    row = db.execute("SELECT * FROM asn_prefixes WHERE prefix = '74.125.225.0/24'").fetchone()
+    assert row is not None
+    rows = list(db["asn_prefixes"].rows)
+    assert {r["prefix"] for r in rows} == {"74.125.225.0/24", "2001:4860::/32"}
+    google4 = next(r for r in rows if r["prefix"] == "74.125.225.0/24")
+    assert google4["start_hex"] == address_hex("74.125.225.0") == "00000000000000000000ffff4a7de100"
+    assert google4["end_hex"] == address_hex("74.125.225.255")
+    assert (google4["asn"], google4["as_org"], google4["registry"], google4["registry_country"]) == (
+        15169, "GOOGLE - Google LLC, US", "arin", "US",
+    )
+    server.reset_log()
+    with CymruClient(settings(server), db) as again:
+        answer = again.lookup("74.125.225.7")
+        answer6 = again.lookup("2001:4860::1")
+    assert server.query_count == 0
+    assert (answer.status, answer.asn, answer.prefix, answer.as_org) == (
+        "ok", 15169, "74.125.225.0/24", "GOOGLE - Google LLC, US",
+    )
+    assert (answer6.asn, answer6.prefix, answer6.registry) == (15169, "2001:4860::/32", "arin")
+
+
+def test_a_stale_prefix_is_asked_again(server: DNSServer, db) -> None:
+    with CymruClient(settings(server), db) as client:
+        client.lookup("74.125.225.229")
+    db.execute("UPDATE asn_prefixes SET fetched_at = '2000-01-01T00:00:00Z'")
+    db.conn.commit()
+    server.reset_log()
+    with CymruClient(settings(server), db) as client:
+        assert client.lookup("74.125.225.229").status == "ok"
+    assert server.query_count == 2
+    (fetched_at,) = db.execute("SELECT fetched_at FROM asn_prefixes").fetchone()
+    assert fetched_at > "2000-01-01T00:00:00Z"
+    server.reset_log()
+    with CymruClient(settings(server), db, max_age_days=0) as client:
+        client.lookup("74.125.225.229")
+    assert server.query_count == 2  # max_age_days=0: nothing is fresh
+
+
+def test_lookups_from_many_threads_share_the_cache_and_the_store(server: DNSServer, db) -> None:
+    ips = [f"74.125.225.{n}" for n in range(1, 40)] + sorted(ASN_DATA)
+    for ip in ips:  # Cymru answers for every address of the prefix
+        server.set_txt(origin_name(ip), origin_txt(ASN_DATA["74.125.225.229"]))
+    publish(server)
+    with CymruClient(settings(server), db) as client:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(client.lookup, ips))
+    assert all(answer.status == "ok" for answer in answers)
+    assert {answer.asn for answer in answers} == {int(data["asn"]) for data in ASN_DATA.values()}
+    assert db["asn_prefixes"].count == len(ASN_DATA)
+    server.reset_log()
+    with CymruClient(settings(server), db) as client:
+        assert [client.lookup(ip) for ip in ips] == answers
+    assert server.query_count == 0
+
+
+def test_nothing_reads_resolv_conf(server: DNSServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without nameservers in /etc/resolv.conf: ipwhois's Net() would fail there."""
+
+    def no_resolv_conf(self, *args, **kwargs):
+        raise dns.resolver.NoResolverConfiguration("no nameservers in /etc/resolv.conf")
+
+    monkeypatch.setattr(dns.resolver.Resolver, "read_resolv_conf", no_resolv_conf)
+    with pytest.raises(dns.resolver.NoResolverConfiguration):
+        dns.resolver.Resolver()  # the patch bites
+    with CymruClient(settings(server)) as client:
+        answer = client.lookup("74.125.225.229")
+        assert client.lookup("10.0.0.1").status == "not-applicable"
+    assert (answer.status, answer.asn) == ("ok", 15169)
+
+
+def test_no_nameserver_at_all_is_an_error_that_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_resolv_conf(self, *args, **kwargs):
+        raise dns.resolver.NoResolverConfiguration("no nameservers in /etc/resolv.conf")
+
+    monkeypatch.setattr(dns.resolver.Resolver, "read_resolv_conf", no_resolv_conf)
+    with CymruClient(DNS(nameservers=())) as client:
+        answer = client.lookup("74.125.225.229")
+    assert answer.status == "error"
+    assert "dns.nameservers" in (answer.detail or "")
+
+
+def test_a_cache_write_never_waits_long_for_the_crawls_write_lock(db) -> None:
+    """The crawl may hold the store's write lock; cache fills then wait for close()."""
+    store = CacheStore(db, write_timeout=0.05, retry_pause=60.0)
+    insert = (
+        "INSERT INTO asn_prefixes (prefix, start_hex, end_hex, fetched_at) VALUES (?, ?, ?, ?)",
+        ("192.0.2.0/24", address_hex("192.0.2.0"), address_hex("192.0.2.255"), "2030-01-01T00:00:00Z"),
+    )
+    db.execute("BEGIN IMMEDIATE")  # the crawl's transaction
+    started = time.monotonic()
+    store.write([insert])
+    store.write([insert])  # within retry_pause: not even tried
+    assert time.monotonic() - started < 5  # generous: the point is "not the 10 s busy timeout"
+    db.conn.commit()
+    assert db["asn_prefixes"].count == 0
+    store.close()
+    assert db["asn_prefixes"].count == 1  # the second insert broke UNIQUE(prefix): dropped alone

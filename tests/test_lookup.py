@@ -1,0 +1,145 @@
+"""`monitor lookup` end to end: a loopback DNS server (hosts and Team Cymru's zone), MaxMind's test
+databases or simulated ones, and a loopback RDAP server serving ipwhois's recorded answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import cli
+from monitor.sim.cymru import publish_origin
+from monitor.sim.dns import DNSServer
+from monitor.sim.mmdb import write_asn_db
+from monitor.sim.rdap import RDAPServer, load_recorded
+
+DATA = Path(__file__).parent / "data"
+MAXMIND = DATA / "maxmind"
+RECORDED = load_recorded(DATA / "ipwhois" / "rdap.json")
+RIPE_IP = "62.239.237.1"  # BT, recorded from RIPE NCC
+RIPE_RAW = RECORDED[RIPE_IP]
+
+
+@pytest.fixture
+def world(tmp_path):
+    with DNSServer() as dns, RDAPServer(RECORDED) as rdap:
+        dns.set_a("img.alpha.test", ["81.2.69.160"])        # GB in MaxMind's test data
+        dns.set_aaaa("img.alpha.test", ["2001:218::1"])     # JP in MaxMind's test data
+        dns.set_cname("www.alpha.test", "cdn.alpha.test")
+        dns.set_cname("cdn.alpha.test", "img.alpha.test")
+        dns.set_a("edge.beta.test", ["127.0.0.9"])
+        dns.set_nxdomain("gone.gamma.test")
+        publish_origin(dns, RIPE_IP, asn=2856, prefix="62.239.0.0/16", country="GB", registry="ripencc",
+                       as_name="BT-UK-AS BTnet UK Regional network, GB")
+        config = tmp_path / "config.yaml"
+        servers = "\n".join(f"    {r}: {rdap.base_url}" for r in ("arin", "ripencc", "apnic", "lacnic", "afrinic"))
+        config.write_text(
+            f"database: monitor.db\n"
+            f"dns:\n  nameservers: [127.0.0.1]\n  port: {dns.port}\n  timeout: 1\n"
+            f"geoip:\n  country_db: {MAXMIND / 'GeoLite2-Country-Test.mmdb'}\n"
+            f"  asn_db: {MAXMIND / 'GeoLite2-ASN-Test.mmdb'}\n"
+            f"rdap:\n  servers:\n{servers}\n  rate_limits: {{ripencc: 6000, arin: 6000}}\n"
+        )
+        yield dns, rdap, config
+
+
+def lookup(config: Path, query: str, fmt: str = "json"):
+    return CliRunner().invoke(cli, ["--config", str(config), "lookup", query, "--format", fmt])
+
+
+def test_a_host_through_a_cname_chain_with_maxmind_test_databases(world):
+    dns, rdap, config = world
+    result = lookup(config, "WWW.Alpha.test")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["query"] == "WWW.Alpha.test"
+    assert shown["dns"] == {"status": "ok", "cname_chain": ["cdn.alpha.test", "img.alpha.test"], "detail": None}
+    by_ip = {a["ip"]: a for a in shown["addresses"]}
+    assert set(by_ip) == {"81.2.69.160", "2001:218::1"}
+    assert by_ip["81.2.69.160"]["country"] == "GB"
+    assert by_ip["2001:218::1"]["country"] == "JP"
+    assert by_ip["81.2.69.160"]["sources"]["country"]["name"] == "GeoLite2-Country"
+    assert by_ip["81.2.69.160"]["sources"]["country"]["build"].startswith("20")
+    assert by_ip["81.2.69.160"]["cdn"] is False
+    # Not in Cymru's zone here, nor among the recorded RDAP answers: recorded states, not errors.
+    assert by_ip["81.2.69.160"]["registry_country"] is None
+    assert by_ip["81.2.69.160"]["rdap"] is None
+    assert by_ip["81.2.69.160"]["rdap_status"] == "not-found"
+
+
+def test_a_public_address_through_cymru_and_rdap(world):
+    dns, rdap, config = world
+    result = lookup(config, RIPE_IP)
+    assert result.exit_code == 0, result.output
+    (address,) = json.loads(result.stdout)["addresses"]
+    assert (address["asn"], address["prefix"], address["registry_country"]) == (2856, "62.239.0.0/16", "GB")
+    assert address["as_org"] == "BT-UK-AS BTnet UK Regional network, GB"
+    assert address["sources"]["asn"]["name"] == "team-cymru-dns"
+    raw = RIPE_RAW
+    assert address["rdap"]["handle"] == raw["handle"]
+    assert address["rdap"]["name"] == raw["name"]
+    assert address["rdap"]["country"] == raw["country"]
+    assert dns.query_count > 0 and rdap.request_count == 1
+
+
+def test_the_second_lookup_asks_no_server(world):
+    dns, rdap, config = world
+    assert lookup(config, RIPE_IP).exit_code == 0
+    dns.reset_log()
+    rdap.reset_log()
+    again = lookup(config, RIPE_IP)
+    assert again.exit_code == 0
+    assert json.loads(again.stdout)["addresses"][0]["rdap"]["handle"] == RIPE_RAW["handle"]
+    assert rdap.request_count == 0
+    assert dns.query_count == 0  # an IP literal needs no DNS; Cymru comes from the prefix cache
+
+
+def test_an_address_in_an_edge_network_is_marked(world, tmp_path):
+    dns, rdap, config = world
+    asn_db = write_asn_db(tmp_path / "asn.mmdb", {"127.0.0.0/24": (13335, "CLOUDFLARENET")})
+    config.write_text(config.read_text().replace(str(MAXMIND / "GeoLite2-ASN-Test.mmdb"), str(asn_db)))
+    (address,) = json.loads(lookup(config, "edge.beta.test").stdout)["addresses"]
+    assert (address["asn"], address["cdn"], address["cdn_operator"]) == (13335, True, "Cloudflare")
+    assert address["rdap_status"] == "not-applicable"  # loopback: no registry is asked
+    assert rdap.request_count == 0
+
+
+def test_a_failed_resolution_is_a_state(world):
+    dns, rdap, config = world
+    shown = json.loads(lookup(config, "gone.gamma.test").stdout)
+    assert shown["dns"]["status"] == "nxdomain"
+    assert shown["addresses"] == []
+
+
+def test_the_table_format(world):
+    result = lookup(world[2], "www.alpha.test", "table")
+    assert result.exit_code == 0
+    assert "DNS ok via cdn.alpha.test -> img.alpha.test" in result.stdout
+    assert "81.2.69.160" in result.stdout and "GB" in result.stdout
+
+
+def test_a_missing_database_names_the_key_and_the_file(world, tmp_path):
+    dns, rdap, config = world
+    config.write_text(config.read_text().replace(str(MAXMIND / "GeoLite2-Country-Test.mmdb"), "nope.mmdb"))
+    result = lookup(config, "www.alpha.test")
+    assert result.exit_code == 1
+    assert "geoip.country_db" in result.stderr and "nope.mmdb" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_broken_database_is_one_clear_error(world):
+    dns, rdap, config = world
+    broken = MAXMIND / "GeoIP2-City-Test-Invalid-Node-Count.mmdb"
+    config.write_text(config.read_text().replace(str(MAXMIND / "GeoLite2-Country-Test.mmdb"), str(broken)))
+    result = lookup(config, "www.alpha.test")
+    assert result.exit_code == 1
+    assert broken.name in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_not_a_host(world):
+    result = lookup(world[2], "exa mple")
+    assert result.exit_code == 1
+    assert "not a host name, IP address or URL" in result.stderr

@@ -1,0 +1,346 @@
+"""The RDAP client against the simulated RDAP server on 127.0.0.1, serving real recorded answers.
+
+Expected values are read from the raw recorded JSON at test time, not typed in by hand.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import RDAP
+from monitor.resolve.rdap import RdapAnswer, RdapClient, RdapNetwork
+from monitor.resolve.ratelimit import RateLimiter
+from monitor.sim.rdap import RDAPServer, load_recorded
+
+RECORDING = Path(__file__).parent / "data" / "ipwhois" / "rdap.json"
+RECORDED = load_recorded(RECORDING)
+ASN_DATA = {ip: entry["asn_data"] for ip, entry in json.loads(RECORDING.read_text()).items()}
+REGISTRIES = ("arin", "ripencc", "apnic", "lacnic", "afrinic")
+FAST = {registry: 60_000.0 for registry in REGISTRIES}  # no noticeable rate limit
+
+
+@pytest.fixture
+def server() -> Iterator[RDAPServer]:
+    with RDAPServer(RECORDED) as running:
+        yield running
+
+
+def settings(server: RDAPServer, **changes: Any) -> RDAP:
+    values: dict[str, Any] = {
+        "servers": {registry: server.base_url for registry in REGISTRIES},
+        "rate_limits": dict(FAST),
+        "timeout": 5.0,
+    }
+    values.update(changes)
+    return RDAP(**values)
+
+
+@pytest.fixture
+def client(server: RDAPServer) -> Iterator[RdapClient]:
+    with RdapClient(settings(server)) as running:
+        yield running
+
+
+def raw_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address as registries write them: ARIN pads IPv4 octets, RIPE adds "/32"."""
+    text = text.split("/")[0].strip()
+    if ":" not in text:
+        text = ".".join(str(int(octet)) for octet in text.split("."))
+    return ipaddress.ip_address(text)
+
+
+def expected_network(raw: dict[str, Any]) -> dict[str, Any]:
+    start, end = raw_address(raw["startAddress"]), raw_address(raw["endAddress"])
+    if raw.get("cidr0_cidrs"):
+        cidrs = [
+            f"{c.get('v4prefix') or c.get('v6prefix')}/{c['length']}" for c in raw["cidr0_cidrs"]
+        ]
+    else:
+        cidrs = [str(n) for n in ipaddress.summarize_address_range(start, end)]
+    return {
+        "handle": raw["handle"].strip(),
+        "name": raw["name"].strip(),
+        "country": raw["country"].strip().upper() if raw.get("country") else None,
+        "cidr": ", ".join(cidrs),
+        "start_address": str(start),
+        "end_address": str(end),
+    }
+
+
+def fields(network: RdapNetwork | None) -> dict[str, Any]:
+    assert network is not None
+    return {key: getattr(network, key) for key in ("handle", "name", "country", "cidr", "start_address", "end_address")}
+
+
+def other_address_in(raw: dict[str, Any], ip: str) -> str:
+    """Another address of the same network."""
+    start, end = raw_address(raw["startAddress"]), raw_address(raw["endAddress"])
+    candidate = start + 1 if str(start + 1) != ip else start + 2
+    assert start <= candidate <= end
+    return str(candidate)
+
+
+@pytest.mark.parametrize("ip", sorted(RECORDED))
+def test_every_recorded_network(server: RDAPServer, client: RdapClient, ip: str) -> None:
+    registry = ASN_DATA[ip]["asn_registry"]
+    answer = client.lookup(ip, registry)
+    assert answer.status == "ok", answer.detail
+    assert fields(answer.network) == expected_network(RECORDED[ip])
+    assert answer.network is not None and answer.network.registry == registry
+    assert server.requests == [f"/ip/{ip}"]
+
+
+@pytest.mark.parametrize("ip", sorted(RECORDED))
+def test_without_a_registry_arin_is_asked_and_the_network_names_its_registry(
+    server: RDAPServer, ip: str
+) -> None:
+    only_arin = {"arin": server.base_url}
+    with RdapClient(settings(server, servers=only_arin)) as client:
+        answer = client.lookup(ip)
+    assert answer.status == "ok"
+    assert answer.network is not None
+    assert answer.network.registry == ASN_DATA[ip]["asn_registry"]  # from the network's port43
+    assert fields(answer.network) == expected_network(RECORDED[ip])
+
+
+def test_abuse_emails_of_a_root_abuse_entity(client: RdapClient) -> None:
+    raw = RECORDED["62.239.237.1"]
+    (abuse,) = [entity for entity in raw["entities"] if "abuse" in entity.get("roles", [])]
+    assert abuse["handle"] == "BTCR3-RIPE"
+    network = client.lookup("62.239.237.1", "ripencc").network
+    assert network is not None
+    assert network.abuse_emails == ("zzdnsr@bt.com", "steve.a.marshall@bt.com", "lee.bailey-hague@bt.com")
+
+
+def test_abuse_emails_of_an_abuse_entity_nested_in_the_registrant(client: RdapClient) -> None:
+    # ARIN: the abuse contact sits inside the registrant organisation's entity.
+    raw = RECORDED["74.125.225.229"]
+    assert [entity["roles"] for entity in raw["entities"]] == [["registrant"]]
+    network = client.lookup("74.125.225.229", "arin").network
+    assert network is not None
+    assert network.abuse_emails == ("arin-contact@google.com",)
+
+
+def test_abuse_emails_once_each_and_none_without_an_abuse_role(client: RdapClient) -> None:
+    network = client.lookup("2001:4860:4860::8888", "arin").network  # root and nested: same contact
+    assert network is not None and network.abuse_emails == ("arin-contact@google.com",)
+    network = client.lookup("210.107.73.73", "apnic").network  # the same address twice in the vCard
+    assert network is not None and network.abuse_emails == ("hostmaster@nic.or.kr",)
+    network = client.lookup("196.11.240.215", "afrinic").network  # entities without roles
+    assert network is not None and network.abuse_emails == ()
+
+
+def test_404_is_not_found(server: RDAPServer, client: RdapClient) -> None:
+    answer = client.lookup("8.8.8.8", "arin")
+    assert answer == RdapAnswer(None, "not-found", answer.detail)
+    assert "404" in (answer.detail or "")
+    client.lookup("8.8.8.8", "arin")
+    assert server.request_count == 1  # asked once per client
+
+
+def test_private_addresses_and_disabled_ask_nothing(server: RDAPServer, client: RdapClient) -> None:
+    for ip in ("10.0.0.1", "127.0.0.1", "100.64.1.1", "fd00::1", "::1"):
+        assert client.lookup(ip).status == "not-applicable"
+    with RdapClient(settings(server, enabled=False)) as disabled:
+        assert disabled.lookup("74.125.225.229").status == "disabled"
+    assert server.request_count == 0
+
+
+def test_an_unknown_registry_is_asked_of_arin(server: RDAPServer) -> None:
+    with RdapClient(settings(server, servers={"arin": server.base_url})) as client:
+        answer = client.lookup("62.239.237.1", "lacnic")
+    assert answer.status == "ok"
+    assert answer.network is not None and answer.network.registry == "ripencc"
+
+
+def test_other_http_errors_and_refused_connections_are_errors(server: RDAPServer, client: RdapClient) -> None:
+    server.fail_next(1, status=503)
+    answer = client.lookup("74.125.225.229", "arin")
+    assert answer.status == "error" and "503" in (answer.detail or "")
+    assert client.lookup("74.125.225.229", "arin").status == "ok"  # errors are not cached
+    port = server.port
+    server.stop()
+    with RdapClient(settings(server, servers={"arin": f"http://127.0.0.1:{port}"})) as gone:
+        assert gone.lookup("62.239.237.1", "arin").status == "error"
+
+
+def test_a_proxy_in_the_environment_is_not_used_for_loopback(
+    server: RDAPServer, client: RdapClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with RdapClient(settings(server)) as fresh:
+        assert fresh.lookup("74.125.225.229", "arin").status == "ok"
+
+
+class _Redirect(BaseHTTPRequestHandler):
+    target = ""
+
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", self.target + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_redirects_are_followed(server: RDAPServer) -> None:
+    handler = type("Redirect", (_Redirect,), {"target": server.base_url})
+    redirector = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=redirector.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        servers = {"arin": f"http://127.0.0.1:{redirector.server_address[1]}", "ripencc": server.base_url}
+        with RdapClient(settings(server, servers=servers)) as client:
+            answer = client.lookup("62.239.237.1")
+    finally:
+        redirector.shutdown()
+        thread.join()
+        redirector.server_close()
+    assert answer.status == "ok"
+    assert answer.network is not None and answer.network.registry == "ripencc"
+    assert server.requests == ["/ip/62.239.237.1"]
+
+
+def test_the_cache_within_a_client_and_across_clients(server: RDAPServer, db) -> None:
+    raw = RECORDED["74.125.225.229"]
+    neighbour = other_address_in(raw, "74.125.225.229")
+    with RdapClient(settings(server), db) as client:
+        first = client.lookup("74.125.225.229", "arin")
+        assert server.request_count == 1
+        assert client.lookup("74.125.225.229", "arin") == first
+        assert client.lookup(neighbour, "arin") == first
+        assert server.request_count == 1
+    rows = list(db["rdap_networks"].rows)
+    assert len(rows) == 1
+    assert rows[0]["handle"] == raw["handle"]
+    assert json.loads(rows[0]["abuse_emails"]) == ["arin-contact@google.com"]
+    assert rows[0]["start_hex"] == "00000000000000000000ffff4a7d0000"
+    assert rows[0]["end_hex"] == "00000000000000000000ffff4a7dffff"
+    with RdapClient(settings(server), db) as again:
+        assert again.lookup("74.125.3.4", "ripencc") == first  # the range answers, whoever is named
+        assert server.request_count == 1
+
+
+def test_an_ipv6_network_is_cached_by_range(server: RDAPServer, db) -> None:
+    with RdapClient(settings(server), db) as client:
+        first = client.lookup("2001:4860:4860::8888", "arin")
+    with RdapClient(settings(server), db) as again:
+        assert again.lookup("2001:4860:ffff::1", "arin") == first
+    assert server.request_count == 1
+
+
+def test_the_narrowest_cached_network_answers(server: RDAPServer, db) -> None:
+    with RdapClient(settings(server), db) as client:
+        assert client.lookup("74.125.225.229", "arin").network.name == "GOOGLE"
+    # A wider network holding it, cached later (an IP outside the narrower one asked for it).
+    wide = dict(RECORDED["74.125.225.229"], handle="NET-74-0-0-0-1", startAddress="74.0.0.0",
+                endAddress="74.255.255.255", name="WIDE")
+    with RDAPServer({"74.1.1.1": wide}) as other:
+        with RdapClient(settings(other), db) as client:
+            assert client.lookup("74.1.1.1", "arin").network.name == "WIDE"
+            assert client.lookup("74.125.9.9", "arin").network.name == "WIDE"  # memory: only WIDE
+    with RdapClient(settings(server), db) as client:
+        assert client.lookup("74.125.1.1", "arin").network.name == "GOOGLE"
+        assert client.lookup("74.200.1.1", "arin").network.name == "WIDE"
+        assert client.lookup("74.125.1.2", "arin").network.name == "GOOGLE"  # memory: both now
+    assert server.request_count == 1
+
+
+def test_an_expired_entry_is_asked_again(server: RDAPServer, db) -> None:
+    with RdapClient(settings(server), db) as client:
+        client.lookup("62.239.237.1", "ripencc")
+    with RdapClient(settings(server, cache_days=0), db) as client:
+        assert client.lookup("62.239.237.1", "ripencc").status == "ok"
+    assert server.request_count == 2
+    db.execute("UPDATE rdap_networks SET fetched_at = '2000-01-01T00:00:00Z'")
+    db.conn.commit()
+    with RdapClient(settings(server), db) as client:
+        assert client.lookup("62.239.237.1", "ripencc").status == "ok"
+    assert server.request_count == 3
+    # The same network seen again: its row is refreshed, not duplicated.
+    rows = list(db["rdap_networks"].rows)
+    assert len(rows) == 1 and rows[0]["fetched_at"] > "2000-01-01T00:00:00Z"
+
+
+def test_a_changed_network_gets_a_new_row(server: RDAPServer, db) -> None:
+    with RdapClient(settings(server), db) as client:
+        client.lookup("62.239.237.1", "ripencc")
+    db.execute("UPDATE rdap_networks SET fetched_at = '2000-01-01T00:00:00Z', name = 'OLD-NAME'")
+    db.conn.commit()
+    with RdapClient(settings(server), db) as client:
+        assert client.lookup("62.239.237.1", "ripencc").network.name == "BT-CORPORATE"
+    assert sorted(row["name"] for row in db["rdap_networks"].rows) == ["BT-CORPORATE", "OLD-NAME"]
+
+
+def test_429_with_retry_after_waits_and_retries(server: RDAPServer) -> None:
+    server.fail_next(1, status=429, retry_after=1)
+    with RdapClient(settings(server), max_retry_wait=5.0) as client:
+        started = time.monotonic()
+        answer = client.lookup("74.125.225.229", "arin")
+        waited = time.monotonic() - started
+    assert answer.status == "ok"
+    assert server.request_count == 2
+    assert waited >= 0.95
+
+
+def test_429_forever_is_rate_limited_after_the_retries(server: RDAPServer) -> None:
+    server.fail_next(10, status=429, retry_after=30)
+    with RdapClient(settings(server), max_retry_wait=0.05) as client:
+        answer = client.lookup("74.125.225.229", "arin")
+    assert answer.status == "rate-limited"
+    assert answer.network is None
+    assert server.request_count == 3  # the first try and two retries
+
+
+def test_429_without_retry_after_backs_off_too(server: RDAPServer) -> None:
+    server.fail_next(1, status=429)
+    with RdapClient(settings(server), max_retry_wait=0.2) as client:
+        started = time.monotonic()
+        assert client.lookup("74.125.225.229", "arin").status == "ok"
+        assert time.monotonic() - started >= 0.19
+
+
+def test_the_rate_limit_spaces_requests_to_a_registry(server: RDAPServer) -> None:
+    limits = dict(FAST, arin=120.0)  # one every 0.5 s
+    with RdapClient(settings(server, rate_limits=limits)) as client:
+        started = time.monotonic()
+        for ip in ("74.125.225.229", "62.239.237.1", "210.107.73.73"):
+            assert client.lookup(ip, "arin").status == "ok"
+        waited = time.monotonic() - started
+    assert server.request_count == 3
+    assert waited >= 0.95
+
+
+def test_the_rate_limit_holds_across_threads() -> None:
+    limiter = RateLimiter(600.0)  # one every 0.1 s
+    started = time.monotonic()
+    with ThreadPoolExecutor(5) as pool:
+        list(pool.map(lambda _: limiter.acquire(), range(5)))
+    assert time.monotonic() - started >= 0.39
+
+
+def test_lookups_from_many_threads_fill_the_store(server: RDAPServer, db) -> None:
+    with RdapClient(settings(server), db) as client:
+        with ThreadPoolExecutor(5) as pool:
+            answers = list(pool.map(lambda ip: client.lookup(ip, ASN_DATA[ip]["asn_registry"]), sorted(RECORDED)))
+    assert [a.status for a in answers] == ["ok"] * len(RECORDED)
+    assert db["rdap_networks"].count == len(RECORDED)
+    server.reset_log()
+    with RdapClient(settings(server), db) as client:
+        assert [client.lookup(ip) for ip in sorted(RECORDED)] == answers
+    assert server.request_count == 0
