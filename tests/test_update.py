@@ -385,3 +385,33 @@ def test_result_fields():
     assert str(result) == (
         "asn: x.mmdb NOT updated (no file installed): HTTP 500 [http://127.0.0.1/x]"
     )
+
+
+# -- the command --------------------------------------------------------------------------------
+
+
+def test_the_command_installs_this_months_files_and_fails_with_exit_1(server, files, data, tmp_path):
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"geoip:\n  country_db: {data / 'c.mmdb'}\n  asn_db: {data / 'a.mmdb'}\n"
+        f"  download:\n    country_url: {server.base + COUNTRY}\n    asn_url: {server.base + ASN}\n"
+    )
+    this_month = date.today()
+    server.routes |= {
+        month_urls(COUNTRY, this_month)[0]: files["c-new.gz"],
+        month_urls(ASN, this_month)[0]: files["a-new.gz"],
+    }
+    result = CliRunner().invoke(cli, ["--config", str(config), "update-databases"])
+    assert result.exit_code == 0, result.output
+    assert "country: " in result.stdout and "asn: " in result.stdout
+    with open_country_db(data / "c.mmdb") as installed:
+        assert installed.source.name.startswith("DBIP")
+
+    server.routes.clear()
+    failed = CliRunner().invoke(cli, ["--config", str(config), "update-databases"])
+    assert failed.exit_code == 1
+    assert "old files were kept" in failed.stderr and "Traceback" not in failed.output
