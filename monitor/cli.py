@@ -14,6 +14,7 @@ import click
 from . import config as config_module
 from . import intake
 from .errors import MonitorError
+from .crawl import run
 from .report import views
 from .resolve import lookup as resolve_lookup
 from .resolve import update
@@ -151,6 +152,18 @@ def update_databases(ctx: click.Context) -> None:
     results = update.update_databases(_config(ctx).geoip)
     for result in results:
         click.echo(str(result), err=not result.ok)
+
+
+@cli.command()
+@click.option("--dns-only", is_flag=True, help="Resolve and enrich every host; no HTTP at all.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N reported URLs (a trial).")
+@click.pass_context
+def crawl(ctx: click.Context, dns_only: bool, limit: int | None) -> None:
+    """One nightly revisit of every active reported URL: DNS, enrichment, then a HEAD request
+    (never a body). Refuses to start while another crawl runs on the same database."""
+    config = _config(ctx)
+    summary = run.run_crawl(config, dns_only=dns_only, limit=limit)
+    click.echo(summary.line())
 
 
 def main() -> None:

@@ -1,0 +1,204 @@
+"""One nightly crawl: resolve each unique host once, enrich each unique IP once, revisit the URLs,
+and write what changed.
+
+Phases, in the design's one-way order: hosts (DNS) -> IPs (enrichment) -> URLs (HEAD revisits
+through Scrapy, or nothing in dns-only mode) -> hoster locations. Each phase writes its states as
+intervals in short transactions, so a crawl killed at any moment leaves the database consistent and
+the next crawl complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from sqlite_utils import Database
+
+from ..config import Config
+from ..errors import MonitorError
+from ..resolve.dns import AsyncResolver, DnsAnswer
+from ..resolve.enrich import Enricher, IpInfo
+from ..store import history, open_store
+
+log = logging.getLogger("monitor.crawl")
+
+# progress(phase, done, total): the CLI draws a bar on a terminal; None for cron.
+Progress = Callable[[str, int, int], None]
+
+
+class CrawlRunning(MonitorError):
+    """Another crawl is running on this database."""
+
+
+@dataclass
+class CrawlSummary:
+    crawl_id: int
+    mode: str
+    urls: int = 0
+    hosts: int = 0
+    ips: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+    hosters_changed: int = 0
+    status: str = "running"
+
+    def line(self) -> str:
+        """One line for cron's mail or a log."""
+        outcomes = ", ".join(f"{n} {o}" for o, n in sorted(self.outcomes.items()))
+        return (f"crawl {self.crawl_id} ({self.mode}) {self.status}: {self.urls} URLs ({outcomes}); "
+                f"{self.hosts} hosts, {self.ips} IPs; {self.hosters_changed} hosters changed location")
+
+    def to_json(self) -> dict:
+        return {"crawl": self.crawl_id, "mode": self.mode, "status": self.status, "urls": self.urls,
+                "hosts": self.hosts, "ips": self.ips, "outcomes": dict(self.outcomes),
+                "hosters_changed": self.hosters_changed}
+
+
+def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = None,
+              progress: Progress | None = None) -> CrawlSummary:
+    """Run one crawl over the active reported URLs (the first `limit` of them, for a trial)."""
+    mode = "dns-only" if dns_only or config.crawl.mode == "dns-only" else "head"
+    db = open_store(config.database)
+    crawl_id = _begin(db, config, mode)
+    summary = CrawlSummary(crawl_id=crawl_id, mode=mode)
+    progress = progress or (lambda phase, done, total: None)
+    writers = history.writers(db)
+    try:
+        hosts = _hosts(db, limit)
+        answers = _resolve(config, hosts, progress)
+        writers["hosts"].write(crawl_id, (
+            (a.host, (a.status, history.as_json(a.cname_chain) if a.cname_chain else None,
+                      history.as_json(a.ips))) for a in answers.values()))
+        summary.hosts = len(answers)
+        with Enricher(config, db) as enricher:
+            infos = _enrich(enricher, answers, progress)
+            sources = [{"name": s.name, "build": s.build} for s in enricher.sources()]
+        writers["ips"].write(crawl_id, _ip_states(db, infos.values()))
+        summary.ips = len(infos)
+        if mode == "head":
+            raise MonitorError("head mode is not built yet: run `monitor crawl --dns-only`")
+        url_states = _dns_only_url_states(db, answers, infos, limit, summary)
+        writers["urls"].write(crawl_id, url_states)
+        writers["hosters"].write(crawl_id, history.hoster_locations(db, crawl_id))
+        summary.hosters_changed = writers["hosters"].changed
+        summary.status = "complete"
+    except BaseException:
+        summary.status = "failed"
+        history.finish_crawl(db, crawl_id, "failed", summary.to_json(), [])
+        raise
+    history.finish_crawl(db, crawl_id, "complete", summary.to_json(), sources)
+    log.info(summary.line())
+    return summary
+
+
+def _begin(db: Database, config: Config, mode: str) -> int:
+    running = history.running_crawl(db)
+    if running is not None:
+        raise CrawlRunning(
+            f"crawl {running['id']} is running on {config.database} (pid {running['pid']}, "
+            f"started {running['started_at']}); wait for it to finish"
+        )
+    return history.begin_crawl(db, mode, config.model_dump(mode="json"))
+
+
+def _hosts(db: Database, limit: int | None) -> list[str]:
+    if limit is None:
+        return [row[0] for row in db.execute("SELECT DISTINCT host FROM urls WHERE active")]
+    return [row[0] for row in db.execute(
+        "SELECT DISTINCT host FROM (SELECT host FROM urls WHERE active ORDER BY id LIMIT ?)", [limit])]
+
+
+def _resolve(config: Config, hosts: list[str], progress: Progress) -> dict[str, DnsAnswer]:
+    async def resolve_all() -> dict[str, DnsAnswer]:
+        answers: dict[str, DnsAnswer] = {}
+        async with AsyncResolver.from_config(config.dns) as resolver:
+            async for answer in resolver.resolve_many(hosts):
+                answers[answer.host] = answer
+                if len(answers) % 500 == 0:
+                    progress("resolve", len(answers), len(hosts))
+        return answers
+
+    answers = asyncio.run(resolve_all())
+    progress("resolve", len(answers), len(hosts))
+    for answer in answers.values():
+        if answer.status != "ok":
+            log.info("dns %s: %s %s", answer.host, answer.status, answer.detail or "")
+    return answers
+
+
+def _enrich(enricher: Enricher, answers: dict[str, DnsAnswer], progress: Progress) -> dict[str, IpInfo]:
+    ips = list(dict.fromkeys(ip for answer in answers.values() for ip in answer.ips))
+    infos: dict[str, IpInfo] = {}
+    for info in enricher.enrich_many(ips):
+        infos[info.ip] = info
+        if len(infos) % 500 == 0:
+            progress("enrich", len(infos), len(ips))
+    progress("enrich", len(infos), len(ips))
+    return infos
+
+
+def _ip_states(db: Database, infos) -> Iterator[tuple[str, tuple]]:
+    source_ids: dict[tuple[str, str], int] = {}
+
+    def source(info: IpInfo, key: str) -> int | None:
+        s = info.sources.get(key)
+        if s is None:
+            return None
+        if (s.name, s.build) not in source_ids:
+            source_ids[s.name, s.build] = history.source_id(db, s.name, s.build)
+        return source_ids[s.name, s.build]
+
+    for info in infos:
+        network = info.rdap.network if info.rdap else None
+        network_id = None
+        if network is not None:
+            row = db.execute(
+                "SELECT id FROM rdap_networks WHERE handle IS ? AND cidr IS ? ORDER BY fetched_at DESC LIMIT 1",
+                [network.handle, network.cidr]).fetchone()
+            network_id = row[0] if row else None
+        yield info.ip, (
+            info.country, source(info, "country"), info.asn, info.as_org, source(info, "asn"),
+            info.registry_country, info.prefix, info.cdn, network_id,
+            info.rdap.status if info.rdap else "disabled",
+        )
+
+
+def _location(answer: DnsAnswer | None, infos: dict[str, IpInfo]) -> tuple[str | None, str | None]:
+    """(countries, asns) of a host's own addresses, as sorted JSON lists."""
+    if answer is None or not answer.ips:
+        return None, None
+    known = [infos[ip] for ip in answer.ips if ip in infos]
+    return (history.as_json(i.country for i in known if i.country),
+            history.as_json(i.asn for i in known if i.asn is not None))
+
+
+def _dns_only_url_states(db: Database, answers: dict[str, DnsAnswer], infos: dict[str, IpInfo],
+                         limit: int | None, summary: CrawlSummary) -> Iterator[tuple[int, tuple]]:
+    """Without HTTP a URL is `resolved` or `unresolved`, located where its own host resolved."""
+    for url_id, host in active_urls(db, limit):
+        answer = answers.get(host)
+        ok = answer is not None and answer.status == "ok"
+        outcome = "resolved" if ok else "unresolved"
+        summary.urls += 1
+        summary.outcomes[outcome] += 1
+        countries, asns = _location(answer, infos)
+        yield url_id, (outcome, None, None, None, None, countries, asns,
+                       None if ok else (answer.status if answer else "not resolved"))
+
+
+def active_urls(db: Database, limit: int | None = None, page: int = 5_000) -> Iterator[tuple[int, str]]:
+    """(id, host) of the active URLs in id order, a page at a time: memory stays flat however
+    many URLs there are, and no read statement is left open across the writes."""
+    after, left = 0, limit
+    while left is None or left > 0:
+        size = page if left is None else min(page, left)
+        rows = db.execute("SELECT id, host FROM urls WHERE active AND id > ? ORDER BY id LIMIT ?",
+                          [after, size]).fetchall()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1][0]
+        if left is not None:
+            left -= len(rows)
