@@ -7,6 +7,7 @@ one-line message with exit 1 (click's usage errors exit 2). Nothing else belongs
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -14,6 +15,7 @@ import click
 from . import config as config_module
 from . import intake
 from .errors import MonitorError
+from .logs import log_to_file
 from .crawl import run
 from .report import views
 from .resolve import lookup as resolve_lookup
@@ -162,8 +164,22 @@ def crawl(ctx: click.Context, dns_only: bool, limit: int | None) -> None:
     """One nightly revisit of every active reported URL: DNS, enrichment, then a HEAD request
     (never a body). Refuses to start while another crawl runs on the same database."""
     config = _config(ctx)
-    summary = run.run_crawl(config, dns_only=dns_only, limit=limit)
-    click.echo(summary.line())
+    log_to_file(config.crawl.log_file)
+    terminal = sys.stdout.isatty()
+    summary = run.run_crawl(config, dns_only=dns_only, limit=limit, progress=_progress if terminal else None)
+    if not terminal:  # cron: one line, details in the log file
+        click.echo(summary.line())
+        return
+    click.echo("\r\033[K", nl=False)
+    click.echo(render(views.crawl_summary_rows(summary), "table"))
+    if config.crawl.log_file:
+        click.echo(f"details: {config.crawl.log_file}")
+
+
+def _progress(phase: str, done: int, total: int) -> None:
+    width = 30
+    filled = width * done // total if total else width
+    click.echo(f"\r\033[K{phase:<8} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", nl=False)
 
 
 def main() -> None:

@@ -105,6 +105,7 @@ class Crawl(_Section):
     retries: StrictInt = Field(1, ge=0)
     user_agent: StrictStr = "monitor/0.1 (hosting-location monitor; +https://github.com/monitor-hotlines/monitor)"
     allow_private_addresses: StrictBool = False
+    log_file: Path | None = Path("data/crawl.log")
 
 
 class Moves(_Section):
@@ -169,6 +170,8 @@ def _resolve_paths(data: dict, base: Path) -> dict:
     data = dict(data)
     if "database" in data:
         data["database"] = resolve(data["database"])
+    if isinstance(data.get("crawl"), dict) and "log_file" in data["crawl"]:
+        data["crawl"] = {**data["crawl"], "log_file": resolve(data["crawl"]["log_file"])}
     if isinstance(data.get("geoip"), dict):
         data["geoip"] = {
             key: value if key == "download" else resolve(value) for key, value in data["geoip"].items()

@@ -17,8 +17,10 @@ def write(tmp_path, text: str) -> Path:
 def test_shipped_config_is_valid_and_equals_the_defaults():
     shipped = config.load_file(ROOT / "config.yaml")
     defaults = config.Config()
-    assert shipped.model_dump(exclude={"database", "geoip"}) == defaults.model_dump(exclude={"database", "geoip"})
+    paths = {"database": True, "geoip": True, "crawl": {"log_file"}}
+    assert shipped.model_dump(exclude=paths) == defaults.model_dump(exclude=paths)
     assert shipped.database == ROOT / defaults.database
+    assert shipped.crawl.log_file == ROOT / defaults.crawl.log_file
 
 
 def test_every_key_of_the_shipped_config_has_a_comment():

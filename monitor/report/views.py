@@ -116,3 +116,23 @@ def history(db: Database, url: str) -> dict:
         "active": bool(active),
         "periods": periods,
     }
+
+
+def crawl_summary_rows(summary) -> list[dict]:
+    """A crawl's closing summary (monitor.crawl.run.CrawlSummary) as rows for a terminal."""
+    outcomes = summary.outcomes
+    errors = sum(n for o, n in outcomes.items() if o in ("http-error", "unreachable", "too-many-redirects"))
+    rows = [
+        ("crawl", f"{summary.crawl_id} ({summary.mode}, {summary.status})"),
+        ("URLs", summary.urls),
+        ("online", outcomes.get("online", 0)),
+        ("removed", outcomes.get("removed", 0)),
+        ("resolved (dns-only)", outcomes.get("resolved", 0)),
+        ("unresolved", outcomes.get("unresolved", 0)),
+        ("refused (private address)", outcomes.get("refused-private", 0)),
+        ("errors", errors),
+        ("hosts resolved", summary.hosts),
+        ("IPs enriched", summary.ips),
+        ("hosters whose location changed", summary.hosters_changed),
+    ]
+    return [{"what": what, "count": value} for what, value in rows]

@@ -1,0 +1,31 @@
+"""Where a crawl's details go: a log file set in config; the terminal or cron gets a summary."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _UTCFormatter(logging.Formatter):
+    # The store's times are UTC; the log's should read the same.
+    converter = time.gmtime
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
+
+
+def log_to_file(path: Path | None, level: int = logging.INFO) -> logging.Handler | None:
+    """Send monitor's log records (and Scrapy's, when it runs in this process) to path."""
+    if path is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(_UTCFormatter(FORMAT))
+    handler.setLevel(level)
+    for name in ("monitor", "scrapy"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(min(logger.level or level, level))
+    return handler
