@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from . import config as config_module
+from . import detect
 from . import intake
 from .errors import MonitorError
 from .logs import log_to_file
@@ -180,6 +181,49 @@ def _progress(phase: str, done: int, total: int) -> None:
     width = 30
     filled = width * done // total if total else width
     click.echo(f"\r\033[K{phase:<8} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", nl=False)
+
+
+@cli.command()
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Moves confirmed on or after this date.")
+@click.option("--from", "from_country", metavar="CC", help="Moves out of a set holding this country.")
+@click.option("--to", "to_country", metavar="CC", help="Moves into a set holding this country.")
+@click.option("--kind", type=click.Choice(detect.KINDS))
+@click.option("--hoster", help="One hoster (or a host or URL of it).")
+@click.option("--relabels", is_flag=True, help="List relabels instead: same addresses, placed "
+              "elsewhere by a newer geolocation database (not moves).")
+@_format_option
+@click.pass_context
+def moves(ctx: click.Context, since, from_country, to_country, kind, hoster, relabels: bool, fmt: str) -> None:
+    """Confirmed moves of hosters between countries, oldest first."""
+    config = _config(ctx)
+    db = open_store(config.database, create=False)
+    if relabels:
+        click.echo(render(detect.list_relabels(db, config), fmt))
+        return
+    where = detect.MoveFilter(since=since.date().isoformat() if since else None, from_country=from_country,
+                              to_country=to_country, kind=kind, hoster=hoster)
+    click.echo(render(detect.list_moves(db, config, where), fmt, detect.MOVE_FIELDS))
+
+
+@cli.command()
+@click.argument("hoster")
+@click.option("--format", "fmt", type=click.Choice([*FORMATS, "png", "svg"]), default="table", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File for png or svg.")
+@click.pass_context
+def timeline(ctx: click.Context, hoster: str, fmt: str, output: Path | None) -> None:
+    """A hoster's locations as periods (a new one when its countries or ASNs change), or a chart."""
+    config = _config(ctx)
+    db = open_store(config.database, create=False)
+    shown = detect.timeline(db, hoster)
+    if fmt in ("png", "svg"):
+        if output is None:
+            raise click.UsageError(f"--format {fmt} needs --output FILE")
+        from .report import chart  # matplotlib loads only when a chart is asked for
+
+        chart.timeline_chart(shown, detect.list_moves(db, config, detect.MoveFilter(hoster=hoster)), output, fmt)
+        click.echo(f"wrote {output}")
+        return
+    click.echo(render_object(shown, fmt))
 
 
 def main() -> None:

@@ -167,3 +167,41 @@ def m003_resolution_caches(db: Database) -> None:
     db.execute("CREATE INDEX rdap_networks_hex ON rdap_networks(start_hex, end_hex)")
     # The state of the RDAP step for an IP: ok, not-found, rate-limited, error, disabled.
     db.execute("ALTER TABLE ip_states ADD COLUMN rdap_status TEXT")
+
+
+@migrations()
+def m004_moves(db: Database) -> None:
+    # Moves and relabels are derived from hoster_states by monitor.detect and kept here, so that
+    # listing them (CLI, Datasette) is a query, not a replay of every hoster's history.
+    db.execute(
+        """CREATE TABLE moves (
+            id INTEGER PRIMARY KEY,
+            hoster_id INTEGER NOT NULL REFERENCES hosters(id),
+            kind TEXT NOT NULL,              -- left-home, came-home, abroad, masked, unmasked
+            from_countries TEXT NOT NULL,    -- JSON sorted lists
+            to_countries TEXT NOT NULL,
+            from_asns TEXT NOT NULL,
+            to_asns TEXT NOT NULL,
+            last_seen_before TEXT NOT NULL,  -- end of the last period at the old location
+            first_seen_after TEXT NOT NULL,  -- start of the first period at the new one
+            confirmed_at TEXT NOT NULL,
+            confirmed_crawl INTEGER NOT NULL REFERENCES crawls(id),
+            destination_has_hotline INTEGER  -- 1, 0, or NULL where the reference data does not know
+        )"""
+    )
+    db.execute("CREATE INDEX moves_hoster ON moves(hoster_id)")
+    db.execute("CREATE INDEX moves_confirmed ON moves(confirmed_at)")
+    db.execute(
+        """CREATE TABLE relabels (
+            id INTEGER PRIMARY KEY,
+            hoster_id INTEGER NOT NULL REFERENCES hosters(id),
+            ips TEXT NOT NULL,
+            from_countries TEXT NOT NULL,
+            to_countries TEXT NOT NULL,
+            first_seen_after TEXT NOT NULL,
+            confirmed_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX relabels_hoster ON relabels(hoster_id)")
+    # What the derived tables were computed with, so a change of settings recomputes them.
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")

@@ -1,0 +1,185 @@
+"""Moves, relabels and timelines from scripted histories: one hoster's location night by night,
+written through the same interval writer a crawl uses."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.config import Config, Moves
+from monitor.detect import list_moves, list_relabels, timeline
+from monitor.errors import NotFound
+from monitor.store.history import IntervalWriter, HOSTER_COLUMNS, as_json
+
+NL = ("NL", 64501, "127.1.1.1")
+NL2 = ("NL", 64502, "127.1.2.1")
+DE = ("DE", 64511, "127.2.1.1")
+MD = ("MD", 64521, "127.3.1.1")
+RU = ("RU", 64531, "127.4.1.1")
+CA = ("CA", 64561, "127.8.1.1")
+CDN = ("US", 13335, "127.7.1.1")
+V6 = ("SC", 64541, "2001:db8::5")
+GONE = None  # a night none of the hoster's hosts resolved
+
+
+def script(db, nights: dict[str, list]) -> None:
+    """nights: hoster -> one entry per night: a location tuple, a list of them (a round-robin
+    set), GONE, or ("relabel", country, asn, ip): the same ip placed elsewhere."""
+    writer = IntervalWriter(db, "hoster_states", "hoster_id", HOSTER_COLUMNS)
+    ids = {}
+    for name in nights:
+        ids[name] = db.execute("INSERT INTO hosters (name, first_added) VALUES (?, '2026-01-01T00:00:00Z')",
+                               [name]).lastrowid
+        db.execute("INSERT INTO urls (url, host, hoster_id, added_at) VALUES (?, ?, ?, 'x')",
+                   [f"http://img.{name}/1.jpg", f"img.{name}", ids[name]])
+    for night in range(max(len(v) for v in nights.values())):
+        crawl = db.execute(
+            "INSERT INTO crawls (started_at, finished_at, status, mode) VALUES (?, ?, 'complete', 'head')",
+            [f"2026-03-{night + 1:02d}T02:00:00Z", f"2026-03-{night + 1:02d}T02:30:00Z"]).lastrowid
+        states = []
+        for name, entries in nights.items():
+            entry = entries[night] if night < len(entries) else entries[-1]
+            if entry is GONE:
+                states.append((ids[name], ("unresolved", None, None, None, None, 0)))
+                continue
+            places = entry if isinstance(entry, list) else [entry]
+            states.append((ids[name], (
+                "located", as_json(p[0] for p in places), as_json(p[1] for p in places),
+                as_json(f"AS{p[1]}" for p in places), as_json(p[2] for p in places),
+                int(all(p[1] == 13335 for p in places)))))
+        writer.write(crawl, states)
+    db.conn.commit()
+
+
+def moves_of(db, confirm_after: int = 2, **filters):
+    from monitor.detect import MoveFilter
+    config = Config(moves=Moves(confirm_after=confirm_after))
+    return list_moves(db, config, MoveFilter(**filters))
+
+
+@pytest.mark.parametrize("before, after, kind", [
+    (NL, MD, "left-home"),
+    (MD, NL, "came-home"),
+    (MD, RU, "abroad"),
+    (NL, CDN, "masked"),
+    (CDN, RU, "unmasked"),
+])
+def test_each_kind(db, before, after, kind):
+    script(db, {"h.test": [before, before, after, after, after]})
+    (move,) = moves_of(db)
+    assert move["kind"] == kind
+    assert move["hoster"] == "h.test"
+    assert (move["from_countries"], move["to_countries"]) == ([before[0]], [after[0]])
+    assert (move["from_asns"], move["to_asns"]) == ([before[1]], [after[1]])
+    assert move["last_seen_before"] == "2026-03-02T02:30:00Z"
+    assert move["first_seen_after"] == "2026-03-03T02:00:00Z"
+    assert move["confirmed_at"] == "2026-03-04T02:30:00Z"  # the second night at the new place
+    assert move["urls"] == 1
+
+
+def test_a_one_night_flap_is_not_a_move(db):
+    script(db, {"flap.test": [NL, NL, MD, NL, NL]})
+    assert moves_of(db) == []
+    assert [p["countries"] for p in timeline(db, "flap.test")["periods"]] == [["NL"], ["MD"], ["NL"]]
+
+
+def test_confirm_after_is_a_setting(db):
+    script(db, {"h.test": [NL, MD, MD, NL]})
+    assert [m["kind"] for m in moves_of(db, confirm_after=2)] == ["left-home"]
+    assert [m["kind"] for m in moves_of(db, confirm_after=3)] == []
+    assert [m["kind"] for m in moves_of(db, confirm_after=1)] == ["left-home", "came-home"]
+
+
+def test_a_gap_then_a_new_country_is_a_move_across_the_gap(db):
+    script(db, {"gap.test": [NL, NL, GONE, GONE, MD, GONE, MD]})
+    (move,) = moves_of(db)
+    assert move["kind"] == "left-home"
+    assert move["last_seen_before"] == "2026-03-02T02:30:00Z"
+    assert move["first_seen_after"] == "2026-03-05T02:00:00Z"
+    assert move["confirmed_at"] == "2026-03-07T02:30:00Z"  # unresolved nights do not count
+    periods = timeline(db, "gap.test")["periods"]
+    assert [(p["status"], p["countries"], p["start"], p["end"]) for p in periods] == [
+        ("located", ["NL"], "2026-03-01T02:00:00Z", "2026-03-02T02:30:00Z"),
+        ("unresolved", [], "2026-03-03T02:00:00Z", "2026-03-04T02:30:00Z"),
+        ("located", ["MD"], "2026-03-05T02:00:00Z", "2026-03-05T02:30:00Z"),
+        ("unresolved", [], "2026-03-06T02:00:00Z", "2026-03-06T02:30:00Z"),
+        ("located", ["MD"], "2026-03-07T02:00:00Z", "2026-03-07T02:30:00Z"),
+    ]
+
+
+def test_gone_and_back_at_the_same_place_is_not_a_move(db):
+    script(db, {"h.test": [NL, GONE, GONE, NL, NL]})
+    assert moves_of(db) == []
+
+
+def test_a_round_robin_set_that_loses_the_home_country(db):
+    script(db, {"rr.test": [[NL, DE], [NL, DE], [DE], [DE]]})
+    (move,) = moves_of(db)
+    assert (move["kind"], move["from_countries"], move["to_countries"]) == ("left-home", ["DE", "NL"], ["DE"])
+    assert move["from_asns"] == [64501, 64511]
+
+
+def test_gaining_a_second_country_while_staying_home_is_not_a_move(db):
+    script(db, {"h.test": [NL, NL, [NL, DE], [NL, DE]]})
+    assert moves_of(db) == []
+
+
+def test_behind_a_cdn_and_back(db):
+    script(db, {"cf.test": [NL, NL, CDN, CDN, NL, NL]})
+    assert [(m["kind"], m["to_countries"], m["destination_has_hotline"]) for m in moves_of(db)] == [
+        ("masked", ["US"], None), ("unmasked", ["NL"], True)]
+
+
+def test_an_asn_change_in_the_same_country_is_a_new_period_not_a_move(db):
+    script(db, {"h.test": [NL, NL, NL2, NL2]})
+    assert moves_of(db) == []
+    assert [p["asns"] for p in timeline(db, "h.test")["periods"]] == [[64501], [64502]]
+
+
+def test_a_relabel_is_reported_apart_from_moves(db):
+    script(db, {"rl.test": [NL, NL, ("DE", 64501, "127.1.1.1"), ("DE", 64501, "127.1.1.1")]})
+    assert moves_of(db) == []
+    (relabel,) = list_relabels(db, Config())
+    assert (relabel["hoster"], relabel["ips"], relabel["from_countries"], relabel["to_countries"]) == (
+        "rl.test", ["127.1.1.1"], ["NL"], ["DE"])
+
+
+def test_ipv6_only_hosts(db):
+    script(db, {"v6.test": [NL, NL, V6, V6]})
+    (move,) = moves_of(db)
+    assert (move["kind"], move["to_countries"]) == ("left-home", ["SC"])
+    assert timeline(db, "v6.test")["periods"][-1]["ips"] == ["2001:db8::5"]
+
+
+@pytest.mark.parametrize("to, has", [(CA, False), (DE, True), (MD, None)])
+def test_destination_has_hotline(db, to, has):
+    """Canada's only hotline left INHOPE in 2020: false, not unknown; Moldova is not in the data: null."""
+    script(db, {"h.test": [NL, NL, to, to]})
+    assert moves_of(db)[0]["destination_has_hotline"] is has
+
+
+def test_filters(db):
+    script(db, {"a.test": [NL, NL, MD, MD], "b.test": [MD, MD, RU, RU, RU, NL, NL], "c.test": [NL, CDN, CDN]})
+    assert {m["hoster"] for m in moves_of(db)} == {"a.test", "b.test", "c.test"}
+    assert [m["hoster"] for m in moves_of(db, kind="abroad")] == ["b.test"]
+    assert [m["hoster"] for m in moves_of(db, from_country="NL")] == ["c.test", "a.test"]  # by confirmation
+    assert [m["kind"] for m in moves_of(db, to_country="NL")] == ["came-home"]
+    assert [m["kind"] for m in moves_of(db, hoster="http://img.b.test/1.jpg")] == ["abroad", "came-home"]
+    assert moves_of(db, since="2026-03-05") == [m for m in moves_of(db) if m["confirmed_at"] >= "2026-03-05"]
+    assert len(moves_of(db, since="2026-03-05")) == 1
+
+
+def test_moves_follow_new_crawls_and_a_changed_setting(db):
+    script(db, {"h.test": [NL, NL, MD]})
+    assert moves_of(db) == []
+    crawl = db.execute("INSERT INTO crawls (started_at, finished_at, status, mode) "
+                       "VALUES ('2026-03-04T02:00:00Z', '2026-03-04T02:30:00Z', 'complete', 'head')").lastrowid
+    db.execute("UPDATE hoster_states SET last_crawl = ? WHERE last_crawl = ?", [crawl, crawl - 1])
+    db.conn.commit()
+    assert [m["kind"] for m in moves_of(db)] == ["left-home"]
+    assert moves_of(db, confirm_after=3) == []
+
+
+def test_unknown_hoster_is_an_error(db):
+    script(db, {"h.test": [NL]})
+    with pytest.raises(NotFound, match="nope.test: no reported URL has this hoster"):
+        timeline(db, "nope.test")

@@ -1,0 +1,67 @@
+"""moves and timeline through the command line, and the chart."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from test_detect import CDN, GONE, MD, NL, script
+
+
+@pytest.fixture
+def scripted(run, tmp_path):
+    from monitor.store import open_store
+
+    db = open_store(tmp_path / "monitor.db")
+    script(db, {"alpha.test": [NL, NL, GONE, MD, MD, CDN, CDN], "beta.test": [NL, MD, NL, NL]})
+    db.close()
+    return run
+
+
+def test_moves_json_has_the_designs_fields(scripted):
+    shown = json.loads(scripted("moves", "--format", "json").stdout)
+    assert [(m["hoster"], m["kind"]) for m in shown] == [("alpha.test", "left-home"), ("alpha.test", "masked")]
+    assert set(shown[0]) >= {"hoster", "kind", "from_countries", "to_countries", "from_asns", "to_asns",
+                             "last_seen_before", "first_seen_after", "confirmed_at", "urls",
+                             "destination_has_hotline"}
+    assert shown[0]["destination_has_hotline"] is None  # Moldova: not in the hotline data
+
+
+def test_moves_filters_and_formats(scripted):
+    assert scripted("moves", "--kind", "masked", "--format", "csv").stdout.splitlines()[1].startswith(
+        "alpha.test,masked,MD,US,")
+    assert json.loads(scripted("moves", "--since", "2026-03-07", "--format", "json").stdout)[0]["kind"] == "masked"
+    assert scripted("moves", "--to", "ru").stdout.strip() == "(none)"
+    assert scripted("moves", "--kind", "teleported").exit_code == 2
+
+
+def test_timeline_json_and_unknown_hoster(scripted):
+    shown = json.loads(scripted("timeline", "img.alpha.test", "--format", "json").stdout)
+    assert shown["hoster"] == "alpha.test"
+    assert [(p["status"], p["countries"]) for p in shown["periods"]] == [
+        ("located", ["NL"]), ("unresolved", []), ("located", ["MD"]), ("located", ["US"])]
+    assert set(shown["periods"][0]) >= {"start", "end", "status", "countries", "asns", "as_orgs", "ips"}
+    missing = scripted("timeline", "nowhere.test")
+    assert missing.exit_code == 1 and "nowhere.test: no reported URL has this hoster" in missing.stderr
+
+
+@pytest.mark.parametrize("fmt, magic", [("png", b"\x89PNG"), ("svg", b"<?xml")])
+def test_timeline_chart(scripted, tmp_path, fmt, magic):
+    output = tmp_path / f"alpha.{fmt}"
+    result = scripted("timeline", "alpha.test", "--format", fmt, "--output", str(output))
+    assert result.exit_code == 0, result.output
+    assert output.read_bytes().startswith(magic)
+    if fmt == "svg":
+        text = output.read_text()
+        assert "NL -&gt; MD, 2026-03-04" in text  # each move labelled
+        assert "unresolved" in text
+    else:
+        from PIL import Image
+
+        with Image.open(output) as image:
+            assert image.size[0] == 1200
+
+
+def test_chart_needs_an_output(scripted):
+    assert scripted("timeline", "alpha.test", "--format", "png").exit_code == 2
