@@ -68,14 +68,17 @@ def test_hosters_in_every_format(run, reports):
 def test_stats(run, reports, tmp_path):
     run("import", str(reports))
     totals = {r["what"]: r["count"] for r in json.loads(run("stats", "--format", "json").stdout)}
-    assert totals == {"reported URLs": 3, "active URLs": 3, "hosters": 2, "crawls": 0}
+    assert totals == {"reported URLs": 3, "active URLs": 3, "online at the last crawl": 0, "taken down": 0,
+                      "hosters": 2, "crawls": 0, "moves": 0}
     by_country = json.loads(run("stats", "--by", "country", "--format", "json").stdout)
-    assert by_country == [{"country": "unknown", "urls": 3, "hosters": 2}]
+    month = by_country[0]["month"]
+    assert by_country == [{"month": month, "country": "unknown", "urls": 3, "online": 0, "taken_down": 0,
+                           "avg_days_to_takedown": None}]
     csv_file = tmp_path / "dated.csv"
     csv_file.write_text("url,reported_at\nhttp://old.example.com/,2021-06-15\n")
     run("import", str(csv_file))
     months = run("stats", "--by", "month", "--format", "csv").stdout.splitlines()
-    assert months[0] == "month,urls" and months[1] == "2021-06,1"
+    assert months[0] == "month,urls,online,taken_down,avg_days_to_takedown" and months[1] == "2021-06,1,0,0,"
 
 
 def test_history_accepts_any_spelling_and_shows_the_stored_url(run, reports):

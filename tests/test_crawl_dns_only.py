@@ -89,6 +89,14 @@ def test_three_nights_store_changes_not_repeats(world, monitor, tmp_path):
     assert [(p["outcome"], p["countries"], p["asns"]) for p in history["periods"]] == [
         ("resolved", ["NL"], [64501]), ("resolved", ["MD"], [64521])]
 
+    by_hoster = {r["hoster"]: r for r in json.loads(monitor("stats", "--by", "hoster", "--format", "json").stdout)}
+    assert (by_hoster["beta.test"]["taken_down"], by_hoster["delta.test"]["taken_down"]) == (1, 1)
+    assert by_hoster["alpha.test"]["taken_down"] == 0 and by_hoster["alpha.test"]["avg_days_to_takedown"] is None
+    assert by_hoster["beta.test"]["avg_days_to_takedown"] >= 0
+    by_country = json.loads(monitor("stats", "--by", "country", "--format", "json").stdout)
+    # Where each URL's own host was last located; ::1 and unresolved hosts have no country.
+    assert sorted((r["country"], r["urls"]) for r in by_country) == [("MD", 2), ("NL", 1), ("unknown", 3)]
+
 
 def test_limit_crawls_only_the_first_urls(world, monitor, tmp_path):
     result = monitor("crawl", "--dns-only", "--limit", "2")

@@ -9,25 +9,19 @@ from sqlite_utils import Database
 from ..errors import NotFound
 from ..urls import InvalidURL, normalise
 
-# The latest state of every hoster: the row with the highest last_crawl.
-_LATEST_HOSTER_STATE = """
-    SELECT s.* FROM hoster_states s
-    WHERE s.last_crawl = (SELECT MAX(last_crawl) FROM hoster_states WHERE hoster_id = s.hoster_id)
-"""
-
-STATS_BY = ("country", "asn", "month")
+STATS_BY = ("month", "country", "asn", "hoster")
+_TAKEDOWN_COLUMNS = """COUNT(t.taken_down_at) AS taken_down,
+               ROUND(AVG(t.days_to_takedown), 1) AS avg_days_to_takedown"""
 
 
 def hosters(db: Database, country: str | None = None) -> list[dict]:
     """Every hoster with its reported URLs and, once crawled, its latest location."""
     sql = f"""
-        SELECT h.name AS hoster, COUNT(u.id) AS urls, SUM(u.active) AS active_urls,
-               h.first_added, s.status, s.countries, s.asns
-        FROM hosters h
-        JOIN urls u ON u.hoster_id = h.id
-        LEFT JOIN ({_LATEST_HOSTER_STATE}) s ON s.hoster_id = h.id
-        {"WHERE EXISTS (SELECT 1 FROM json_each(s.countries) WHERE value = :country)" if country else ""}
-        GROUP BY h.id ORDER BY urls DESC, h.name
+        SELECT n.hoster, COUNT(u.id) AS urls, SUM(u.active) AS active_urls, MIN(u.added_at) AS first_added,
+               n.status, n.countries, n.asns
+        FROM hoster_now n JOIN urls u ON u.hoster_id = n.hoster_id
+        {"WHERE EXISTS (SELECT 1 FROM json_each(n.countries) WHERE value = :country)" if country else ""}
+        GROUP BY n.hoster_id ORDER BY urls DESC, n.hoster
     """
     rows = [dict(row) for row in db.query(sql, {"country": country})]
     for row in rows:
@@ -38,34 +32,40 @@ def hosters(db: Database, country: str | None = None) -> list[dict]:
 
 
 def stats(db: Database, by: str | None = None) -> list[dict]:
-    """Totals, or reported URLs grouped by the hoster's latest country or ASN, or by month.
-
-    A hoster located in several countries counts in each of them; 'unknown' is a hoster no crawl
-    has located yet.
-    """
+    """The figures hotlines publish: totals; or reported URLs by month, by month and country or
+    ASN (where each URL's own host was last located; a URL in several countries counts in each;
+    'unknown' before any crawl located it), or by hoster; each with URLs still online and the
+    time from report to takedown (first crawl that found it removed or unresolved)."""
     if by is None:
         return [
             {"what": what, "count": db.execute(sql).fetchone()[0]}
             for what, sql in (
                 ("reported URLs", "SELECT COUNT(*) FROM urls"),
                 ("active URLs", "SELECT COUNT(*) FROM urls WHERE active"),
+                ("online at the last crawl", "SELECT COUNT(*) FROM url_now WHERE outcome = 'online'"),
+                ("taken down", "SELECT COUNT(*) FROM url_takedown WHERE taken_down_at IS NOT NULL"),
                 ("hosters", "SELECT COUNT(*) FROM hosters"),
                 ("crawls", "SELECT COUNT(*) FROM crawls"),
+                ("moves", "SELECT COUNT(*) FROM moves"),
             )
         ]
     if by == "month":
-        sql = """SELECT substr(COALESCE(reported_at, added_at), 1, 7) AS month, COUNT(*) AS urls
-                 FROM urls GROUP BY month ORDER BY month"""
+        sql = f"""SELECT substr(n.reported, 1, 7) AS month, COUNT(*) AS urls,
+                         COUNT(*) FILTER (WHERE n.outcome = 'online') AS online, {_TAKEDOWN_COLUMNS}
+                  FROM url_now n JOIN url_takedown t ON t.url_id = n.url_id
+                  GROUP BY month ORDER BY month"""
     elif by in ("country", "asn"):
         column = "countries" if by == "country" else "asns"
-        sql = f"""
-            SELECT COALESCE(j.value, 'unknown') AS {by}, COUNT(*) AS urls,
-                   COUNT(DISTINCT u.hoster_id) AS hosters
-            FROM urls u
-            LEFT JOIN ({_LATEST_HOSTER_STATE}) s ON s.hoster_id = u.hoster_id
-            LEFT JOIN json_each(COALESCE(s.{column}, '[]')) j
-            GROUP BY 1 ORDER BY urls DESC, 1
-        """
+        sql = f"""SELECT substr(n.reported, 1, 7) AS month, COALESCE(j.value, 'unknown') AS {by},
+                         COUNT(*) AS urls, COUNT(*) FILTER (WHERE n.outcome = 'online') AS online, {_TAKEDOWN_COLUMNS}
+                  FROM url_now n JOIN url_takedown t ON t.url_id = n.url_id
+                  LEFT JOIN json_each(COALESCE(n.{column}, '[]')) j
+                  GROUP BY month, 2 ORDER BY month, urls DESC, 2"""
+    elif by == "hoster":
+        sql = f"""SELECT h.name AS hoster, COUNT(*) AS urls, COUNT(*) FILTER (WHERE n.outcome = 'online') AS online,
+                         {_TAKEDOWN_COLUMNS}
+                  FROM url_now n JOIN url_takedown t ON t.url_id = n.url_id JOIN hosters h ON h.id = n.hoster_id
+                  GROUP BY h.id ORDER BY online DESC, urls DESC, h.name"""
     else:
         raise ValueError(f"stats by {by!r}: choose one of {', '.join(STATS_BY)}")
     return [dict(row) for row in db.query(sql)]

@@ -205,3 +205,35 @@ def m004_moves(db: Database) -> None:
     db.execute("CREATE INDEX relabels_hoster ON relabels(hoster_id)")
     # What the derived tables were computed with, so a change of settings recomputes them.
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+
+
+@migrations()
+def m005_views(db: Database) -> None:
+    # Views shared by `monitor stats` and Datasette, so each figure has one definition.
+    db.execute(
+        """CREATE VIEW url_now AS
+           SELECT u.id AS url_id, u.url, u.hoster_id, COALESCE(u.reported_at, u.added_at) AS reported,
+                  s.outcome, s.http_status, s.countries, s.asns, s.last_crawl
+           FROM urls u LEFT JOIN url_states s ON s.url_id = u.id
+             AND s.last_crawl = (SELECT MAX(last_crawl) FROM url_states WHERE url_id = u.id)"""
+    )
+    # Time to takedown: from the report to the first crawl that found the URL removed (404, 410)
+    # or its host unresolved; NULL while it has not been taken down.
+    db.execute(
+        """CREATE VIEW url_takedown AS
+           SELECT u.id AS url_id, u.hoster_id, COALESCE(u.reported_at, u.added_at) AS reported,
+                  MIN(c.started_at) AS taken_down_at,
+                  ROUND(julianday(MIN(c.started_at)) - julianday(COALESCE(u.reported_at, u.added_at)), 2)
+                    AS days_to_takedown
+           FROM urls u
+           LEFT JOIN url_states s ON s.url_id = u.id AND s.outcome IN ('removed', 'unresolved')
+           LEFT JOIN crawls c ON c.id = s.first_crawl
+           GROUP BY u.id"""
+    )
+    db.execute(
+        """CREATE VIEW hoster_now AS
+           SELECT h.id AS hoster_id, h.name AS hoster, s.status, s.countries, s.asns, s.as_orgs, s.cdn,
+                  s.last_crawl
+           FROM hosters h LEFT JOIN hoster_states s ON s.hoster_id = h.id
+             AND s.last_crawl = (SELECT MAX(last_crawl) FROM hoster_states WHERE hoster_id = h.id)"""
+    )
