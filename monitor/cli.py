@@ -226,5 +226,19 @@ def timeline(ctx: click.Context, hoster: str, fmt: str, output: Path | None) -> 
     click.echo(render_object(shown, fmt))
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Browse the database in Datasette (read-only), with canned queries: moves since a date,
+    hosters now abroad, URLs per country by month, URLs online per hoster, time to takedown."""
+    from .report import serve as datasette  # Datasette loads only for this command
+
+    config = _config(ctx)
+    click.echo(f"serving {config.database} read-only at http://{host}:{port}/ (Ctrl-C stops)")
+    datasette.serve(config, host, port)
+
+
 def main() -> None:
     cli(prog_name="monitor")

@@ -9,9 +9,7 @@ from sqlite_utils import Database
 from ..errors import NotFound
 from ..urls import InvalidURL, normalise
 
-STATS_BY = ("month", "country", "asn", "hoster")
-_TAKEDOWN_COLUMNS = """COUNT(t.taken_down_at) AS taken_down,
-               ROUND(AVG(t.days_to_takedown), 1) AS avg_days_to_takedown"""
+STATS_BY = ("month", "country", "asn", "hoster", "takedown-country")
 
 
 def hosters(db: Database, country: str | None = None) -> list[dict]:
@@ -49,26 +47,30 @@ def stats(db: Database, by: str | None = None) -> list[dict]:
                 ("moves", "SELECT COUNT(*) FROM moves"),
             )
         ]
-    if by == "month":
-        sql = f"""SELECT substr(n.reported, 1, 7) AS month, COUNT(*) AS urls,
-                         COUNT(*) FILTER (WHERE n.outcome = 'online') AS online, {_TAKEDOWN_COLUMNS}
-                  FROM url_now n JOIN url_takedown t ON t.url_id = n.url_id
-                  GROUP BY month ORDER BY month"""
-    elif by in ("country", "asn"):
-        column = "countries" if by == "country" else "asns"
-        sql = f"""SELECT substr(n.reported, 1, 7) AS month, COALESCE(j.value, 'unknown') AS {by},
-                         COUNT(*) AS urls, COUNT(*) FILTER (WHERE n.outcome = 'online') AS online, {_TAKEDOWN_COLUMNS}
-                  FROM url_now n JOIN url_takedown t ON t.url_id = n.url_id
-                  LEFT JOIN json_each(COALESCE(n.{column}, '[]')) j
-                  GROUP BY month, 2 ORDER BY month, urls DESC, 2"""
-    elif by == "hoster":
-        sql = f"""SELECT h.name AS hoster, COUNT(*) AS urls, COUNT(*) FILTER (WHERE n.outcome = 'online') AS online,
-                         {_TAKEDOWN_COLUMNS}
-                  FROM url_now n JOIN url_takedown t ON t.url_id = n.url_id JOIN hosters h ON h.id = n.hoster_id
-                  GROUP BY h.id ORDER BY online DESC, urls DESC, h.name"""
-    else:
+    if by not in STATS_SQL:
         raise ValueError(f"stats by {by!r}: choose one of {', '.join(STATS_BY)}")
-    return [dict(row) for row in db.query(sql)]
+    return [dict(row) for row in db.query(STATS_SQL[by])]
+
+
+def _stats_by(groups: list[str], order: str, extra_join: str = "") -> str:
+    return f"""SELECT {", ".join(groups)}, COUNT(*) AS urls, COUNT(*) FILTER (WHERE n.outcome = 'online') AS online,
+                      COUNT(t.taken_down_at) AS taken_down, ROUND(AVG(t.days_to_takedown), 1) AS avg_days_to_takedown
+               FROM url_now n JOIN url_takedown t ON t.url_id = n.url_id {extra_join}
+               GROUP BY {", ".join(str(i + 1) for i in range(len(groups)))} ORDER BY {order}"""
+
+
+_MONTH = "substr(n.reported, 1, 7) AS month"
+# One definition of each figure, for `monitor stats` and Datasette's canned queries alike.
+STATS_SQL = {
+    "month": _stats_by([_MONTH], "month"),
+    "country": _stats_by([_MONTH, "COALESCE(j.value, 'unknown') AS country"], "month, urls DESC, 2",
+                         "LEFT JOIN json_each(COALESCE(n.countries, '[]')) j"),
+    "asn": _stats_by([_MONTH, "COALESCE(j.value, 'unknown') AS asn"], "month, urls DESC, 2",
+                     "LEFT JOIN json_each(COALESCE(n.asns, '[]')) j"),
+    "hoster": _stats_by(["h.name AS hoster"], "online DESC, urls DESC, hoster", "JOIN hosters h ON h.id = n.hoster_id"),
+    "takedown-country": _stats_by(["COALESCE(j.value, 'unknown') AS country"], "avg_days_to_takedown DESC, country",
+                                  "LEFT JOIN json_each(COALESCE(n.countries, '[]')) j"),
+}
 
 
 def history(db: Database, url: str) -> dict:

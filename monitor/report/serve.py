@@ -1,0 +1,101 @@
+"""`monitor serve`: Datasette over the store, read-only, with canned queries for the common
+questions. Datasette reads through `mode=ro` connections and no query here writes, so browsing
+never blocks or changes the nightly crawl's database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import Config
+from ..detect import refresh_moves
+from ..store import open_store
+from .views import STATS_SQL
+
+ATTRIBUTION = "Locations: the geolocation and ASN databases named in each crawl's sources (DB-IP: CC BY 4.0)"
+
+
+def metadata(config: Config, base_url: str) -> dict:
+    """Titles, descriptions, units and canned queries; hosters link to their timeline."""
+    name = Path(config.database).stem
+    timeline = f"'{base_url}/{name}/timeline?hoster=' || h.name AS timeline"
+    home = config.home_country
+    queries = {
+        "moves_since": {
+            "title": "Moves since a date",
+            "description": "Confirmed moves of hosters between countries, oldest first (date: YYYY-MM-DD).",
+            "sql": f"""SELECT h.name AS hoster, m.kind, m.from_countries, m.to_countries, m.from_asns, m.to_asns,
+                             m.last_seen_before, m.first_seen_after, m.confirmed_at,
+                             CASE m.destination_has_hotline WHEN 1 THEN 'yes' WHEN 0 THEN 'no' ELSE 'unknown' END
+                               AS destination_has_hotline, {timeline}
+                      FROM moves m JOIN hosters h ON h.id = m.hoster_id
+                      WHERE m.confirmed_at >= :since ORDER BY m.confirmed_at, h.name""",
+        },
+        "home_now_abroad": {
+            "title": f"Hosters that were in {home} and are now abroad",
+            "description": f"Located in {home} at some crawl; at their latest crawl located, but not in {home}.",
+            "sql": f"""SELECT h.name AS hoster, n.countries AS now_countries, n.asns AS now_asns, n.as_orgs,
+                             (SELECT COUNT(*) FROM urls u WHERE u.hoster_id = h.id) AS urls, {timeline}
+                      FROM hoster_now n JOIN hosters h ON h.id = n.hoster_id
+                      WHERE n.status = 'located'
+                        AND NOT EXISTS (SELECT 1 FROM json_each(n.countries) WHERE value = '{home}')
+                        AND EXISTS (SELECT 1 FROM hoster_states s, json_each(s.countries) c
+                                    WHERE s.hoster_id = h.id AND c.value = '{home}')
+                      ORDER BY urls DESC, hoster""",
+        },
+        "urls_by_country_and_month": {
+            "title": "Reported URLs per country by month",
+            "description": "Where each URL's own host was last located; a URL in several countries counts in each.",
+            "sql": STATS_SQL["country"],
+        },
+        "urls_online_per_hoster": {
+            "title": "URLs still online per hoster",
+            "description": "Online: the last crawl's HEAD request was answered with 2xx.",
+            "sql": STATS_SQL["hoster"],
+        },
+        "time_to_takedown_by_country": {
+            "title": "Time to takedown by country",
+            "description": "Days from the report to the first crawl that found the URL removed (404, 410) "
+                           "or its host unresolved.",
+            "sql": STATS_SQL["takedown-country"],
+        },
+        "timeline": {
+            "title": "A hoster's timeline",
+            "description": "Its locations crawl by crawl, as periods (hoster: a name from the hosters table).",
+            "sql": """SELECT f.started_at AS start, COALESCE(l.finished_at, l.started_at) AS end, s.status,
+                             s.countries, s.asns, s.as_orgs, s.ips, s.cdn
+                      FROM hoster_states s JOIN hosters h ON h.id = s.hoster_id
+                      JOIN crawls f ON f.id = s.first_crawl JOIN crawls l ON l.id = s.last_crawl
+                      WHERE h.name = :hoster ORDER BY s.first_crawl""",
+        },
+    }
+    tables = {
+        "urls": {"description": "Reported URLs, normalised; the hoster is the registrable domain of the host."},
+        "hosters": {"description": "Who runs the sites: registrable domains (Public Suffix List) or IPs.",
+                    "label_column": "name"},
+        "moves": {"description": "Confirmed moves of a hoster's country set (moves.confirm_after crawls)."},
+        "relabels": {"description": "Same addresses placed elsewhere by a newer geolocation database: not moves."},
+        "hoster_states": {"description": "Each hoster's location over crawls, as intervals (first to last crawl)."},
+        "url_states": {"description": "What each crawl saw for each URL, as intervals."},
+        "crawls": {"description": "One row per nightly crawl: times, counts, settings and database builds."},
+        "url_takedown": {"description": "Time from report to takedown per URL.",
+                         "units": {"days_to_takedown": "day"}},
+    }
+    return {
+        "title": "monitor: where reported URLs are hosted",
+        "description": "Read-only. Revisits are DNS lookups and HEAD requests; no content is ever fetched.",
+        "source": ATTRIBUTION,
+        "databases": {name: {"queries": queries, "tables": tables}},
+    }
+
+
+def serve(config: Config, host: str, port: int) -> None:
+    """Run Datasette until interrupted."""
+    import uvicorn
+    from datasette.app import Datasette
+
+    db = open_store(config.database, create=False)
+    refresh_moves(db, config)  # the one write, before Datasette opens the file read-only
+    db.close()
+    app = Datasette([str(config.database)], metadata=metadata(config, f"http://{host}:{port}"),
+                    settings={"default_page_size": 100})
+    uvicorn.run(app.app(), host=host, port=port, log_level="warning")
