@@ -155,28 +155,24 @@ def load_file(path: Path, how: str = "") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{named}: expected a mapping of keys at the top level")
     try:
-        config = Config.model_validate(_resolve_paths(data, path.parent))
+        config = Config.model_validate(data)
     except ValidationError as error:
         raise ConfigError(_explain(named, error)) from None
-    return config.model_copy(update={"source": path})
+    return _anchor(config, path.parent).model_copy(update={"source": path})
 
 
-def _resolve_paths(data: dict, base: Path) -> dict:
-    """Relative paths in a file are relative to the file's folder."""
+def _anchor(config: Config, base: Path) -> Config:
+    """Relative paths of a file's config, given or default, are relative to the file's folder."""
 
-    def resolve(value):
-        return str(base / value) if isinstance(value, str) and not os.path.isabs(value) else value
+    def anchored(path: Path | None) -> Path | None:
+        return base / path if path is not None and not path.is_absolute() else path
 
-    data = dict(data)
-    if "database" in data:
-        data["database"] = resolve(data["database"])
-    if isinstance(data.get("crawl"), dict) and "log_file" in data["crawl"]:
-        data["crawl"] = {**data["crawl"], "log_file": resolve(data["crawl"]["log_file"])}
-    if isinstance(data.get("geoip"), dict):
-        data["geoip"] = {
-            key: value if key == "download" else resolve(value) for key, value in data["geoip"].items()
-        }
-    return data
+    return config.model_copy(update={
+        "database": anchored(config.database),
+        "geoip": config.geoip.model_copy(update={"country_db": anchored(config.geoip.country_db),
+                                                 "asn_db": anchored(config.geoip.asn_db)}),
+        "crawl": config.crawl.model_copy(update={"log_file": anchored(config.crawl.log_file)}),
+    })
 
 
 def _explain(named: str, error: ValidationError) -> str:

@@ -36,6 +36,8 @@ def test_every_key_of_the_shipped_config_has_a_comment():
 def test_values_are_typed_and_relative_paths_follow_the_file(tmp_path):
     loaded = config.load_file(write(tmp_path, "database: db/x.db\ndns:\n  nameservers: [127.0.0.1, '::1']\n  timeout: 1\n"))
     assert loaded.database == tmp_path / "db" / "x.db"
+    assert loaded.crawl.log_file == tmp_path / "data" / "crawl.log"  # a default path follows the file too
+    assert loaded.geoip.country_db == tmp_path / "data" / "dbip-country-lite.mmdb"
     assert loaded.dns.nameservers == ("127.0.0.1", "::1")
     assert loaded.dns.timeout == 1.0
     assert loaded.source == tmp_path / "config.yaml"
