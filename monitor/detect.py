@@ -58,7 +58,7 @@ class Period:
     def to_json(self) -> dict:
         return {"start": self.start, "end": self.end, "status": self.status, "countries": list(self.countries),
                 "asns": list(self.asns), "as_orgs": list(self.as_orgs), "ips": list(self.ips), "cdn": self.cdn,
-                "crawls": self.crawls}
+                "crawls": self.crawls, "first_crawl": self.first_crawl, "last_crawl": self.last_crawl}
 
 
 @dataclass(frozen=True)
