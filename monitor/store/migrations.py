@@ -237,3 +237,9 @@ def m005_views(db: Database) -> None:
            FROM hosters h LEFT JOIN hoster_states s ON s.hoster_id = h.id
              AND s.last_crawl = (SELECT MAX(last_crawl) FROM hoster_states WHERE hoster_id = h.id)"""
     )
+
+
+@migrations()
+def m006_rdap_network_lookup(db: Database) -> None:
+    # A crawl links each IP's state to its RDAP network by handle and CIDR.
+    db.execute("CREATE INDEX rdap_networks_handle ON rdap_networks(handle, cidr)")
