@@ -17,7 +17,15 @@ import dns.resolver
 import pytest
 
 from monitor.config import DNS
-from monitor.resolve.cymru import CacheStore, CymruAnswer, CymruClient, address_hex, ipwhois_net
+from monitor.resolve.cymru import (
+    CacheStore,
+    CymruAnswer,
+    CymruClient,
+    address_hex,
+    cymru_zone,
+    ipwhois_net,
+)
+from monitor.sim.cymru import origin_name, publish_origin
 from monitor.sim.dns import DNSServer
 
 RECORDING = Path(__file__).parent / "data" / "ipwhois" / "rdap.json"
@@ -32,14 +40,6 @@ AS_NAMES = {
 }
 
 
-def origin_name(ip: str) -> str:
-    """Cymru's origin question for an address, written out independently of ipwhois."""
-    address = ipaddress.ip_address(ip)
-    if address.version == 4:
-        return ".".join(reversed(str(address).split("."))) + ".origin.asn.cymru.com"
-    return ".".join(reversed(address.exploded.replace(":", ""))) + ".origin6.asn.cymru.com"
-
-
 def origin_txt(data: dict) -> str:
     return (
         f"{data['asn']} | {data['asn_cidr']} | {data['asn_country_code']} | "
@@ -49,11 +49,9 @@ def origin_txt(data: dict) -> str:
 
 def publish(server: DNSServer) -> None:
     for ip, data in ASN_DATA.items():
-        server.set_txt(origin_name(ip), origin_txt(data))
-        asn = data["asn"]
-        server.set_txt(
-            f"AS{asn}.asn.cymru.com",
-            f"{asn} | {data['asn_country_code']} | {data['asn_registry']} | 2000-03-30 | {AS_NAMES[asn]}",
+        publish_origin(
+            server, ip, asn=int(data["asn"]), prefix=data["asn_cidr"], country=data["asn_country_code"],
+            registry=data["asn_registry"], as_name=AS_NAMES[data["asn"]], allocated=data["asn_date"],
         )
 
 
@@ -98,9 +96,48 @@ def test_every_field_of_the_answer(server: DNSServer, client: CymruClient, ip: s
     ]
 
 
-def test_ipwhois_names_the_same_zone_as_cymru_documents() -> None:
-    for ip in ASN_DATA:
-        assert ipwhois_net(ip).dns_zone == origin_name(ip) + "."
+def test_the_zone_is_the_one_cymru_documents() -> None:
+    """Team Cymru's documented origin question (https://www.team-cymru.com/ip-asn-mapping):
+    the IPv4 address's octets reversed, under origin.asn.cymru.com. Written out by hand, so that
+    a wrong zone in the client (which the simulation shares) fails here."""
+    assert ipwhois_net("74.125.225.229").dns_zone == "229.225.125.74.origin.asn.cymru.com."
+    assert origin_name("74.125.225.229") == "229.225.125.74.origin.asn.cymru.com"
+    assert cymru_zone("196.11.240.215") == "215.240.11.196.origin.asn.cymru.com."
+
+
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "74.125.225.229",
+        "8.8.4.0",
+        "1.0.0.1",
+        "2001:4860:4860::8888",
+        "2a00:1450:4001:80b::200e",
+        "2a02:26f0::",  # trailing zero groups: ipwhois leaves them out
+        "2a01:4f8::1:0:0:0",  # zero groups inside and at the end
+        "2600::1",
+    ],
+)
+def test_the_zone_is_named_as_ipwhois_net_names_it(ip: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ipwhois.net
+
+    # Net.__init__ builds dns.resolver.Resolver(), which reads /etc/resolv.conf; not here.
+    resolver_class = dns.resolver.Resolver
+    monkeypatch.setattr(dns.resolver, "Resolver", lambda: resolver_class(configure=False))
+    real = ipwhois.net.Net(ip)
+    assert cymru_zone(ip) == real.dns_zone
+    ours = ipwhois_net(ip)
+    assert (ours.dns_zone, ours.reversed, ours.address_str, ours.version) == (
+        real.dns_zone, real.reversed, real.address_str, real.version,
+    )
+
+
+def test_an_ipv6_address_with_trailing_zero_groups(server: DNSServer, client: CymruClient) -> None:
+    publish_origin(server, "2a02:26f0::", asn=20940, prefix="2a02:26f0::/29", country="EU",
+                   registry="ripencc", as_name="AKAMAI-ASN1, NL")
+    answer = client.lookup("2a02:26f0::")
+    assert (answer.status, answer.asn, answer.prefix) == ("ok", 20940, "2a02:26f0::/29")
+    assert server.queries[0] == ("0.f.6.2.2.0.a.2.origin6.asn.cymru.com", "TXT")
 
 
 def test_an_unannounced_address_is_not_found(server: DNSServer, client: CymruClient) -> None:
@@ -256,6 +293,34 @@ def test_lookups_from_many_threads_share_the_cache_and_the_store(server: DNSServ
     with CymruClient(settings(server), db) as client:
         assert [client.lookup(ip) for ip in ips] == answers
     assert server.query_count == 0
+
+
+def test_threads_missing_the_cache_for_one_prefix_ask_once(server: DNSServer) -> None:
+    ips = [f"74.125.225.{n}" for n in range(1, 17)]
+    for ip in ips:  # Cymru answers for every address of the prefix
+        server.set_txt(origin_name(ip), origin_txt(ASN_DATA["74.125.225.229"]))
+    server.delay = 0.2  # every thread misses the cache before the first answer is in
+    with CymruClient(settings(server)) as client:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(client.lookup, ips))
+    assert {(a.status, a.prefix) for a in answers} == {("ok", "74.125.225.0/24")}
+    origin_questions = [name for name, _ in server.queries if name.endswith(".origin.asn.cymru.com")]
+    assert len(origin_questions) == 1
+    assert server.query_count == 2  # and the AS name once
+
+
+def test_the_most_specific_cached_prefix_answers(server: DNSServer, client: CymruClient) -> None:
+    server.set_txt(origin_name("8.8.8.8"), "15169 | 8.8.8.0/24 | US | arin | 1992-12-01")
+    server.set_txt(origin_name("8.9.1.1"), "3356 | 8.0.0.0/9 | US | arin | 1992-12-01")
+    server.set_txt("AS3356.asn.cymru.com", "3356 | US | arin | 2000-03-28 | LEVEL3, US")
+    assert client.lookup("8.8.8.8").prefix == "8.8.8.0/24"
+    assert client.lookup("8.9.1.1").prefix == "8.0.0.0/9"  # outside the /24: asked
+    server.reset_log()
+    assert (client.lookup("8.8.8.200").asn, client.lookup("8.8.9.1").asn) == (15169, 3356)
+    assert client.lookup("8.127.0.1").prefix == "8.0.0.0/9"
+    assert server.query_count == 0
+    client.lookup("8.128.0.1")  # outside both
+    assert server.query_count == 1
 
 
 def test_nothing_reads_resolv_conf(server: DNSServer, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ answers the simulation cannot give: forged, REFUSED)."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 import threading
@@ -25,9 +26,21 @@ def server() -> Iterator[DNSServer]:
         yield running
 
 
+def _ipv6_loopback() -> bool:
+    """Whether this machine can bind a UDP socket to ::1 (not in every container)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
 @pytest.fixture
 def two_servers() -> Iterator[tuple[DNSServer, DNSServer]]:
     """Two nameservers on one port (the config has one port): 127.0.0.1 and ::1."""
+    if not _ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1) on this machine")
     for _ in range(20):
         first = DNSServer("127.0.0.1")
         first.start()
@@ -462,6 +475,96 @@ def test_refused_is_an_error_with_detail(responder) -> None:
     assert answer.detail == f"REFUSED from 127.0.0.1:{port}"
 
 
+class _Raw:
+    """A reply given as wire bytes, for answers dnslib would not build."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def pack(self) -> bytes:
+        return self.data
+
+
+def _looping_answer(request: DNSRecord) -> list[_Raw]:
+    """An answer to ``request`` whose one record's owner name is the label "a" followed by a
+    compression pointer back to that label: a name without end."""
+    question = request.pack()[12:]  # the question exactly as asked
+    header = request.header.id.to_bytes(2, "big") + bytes.fromhex("8180 0001 0001 0000 0000")
+    start = 12 + len(question)
+    owner = b"\x01a" + bytes([0xC0 | start >> 8, start & 0xFF])
+    record = owner + bytes.fromhex("0001 0001 0000003c 0004") + bytes([192, 0, 2, 1])
+    return [_Raw(header + question + record)]
+
+
+def test_a_compression_pointer_loop_is_a_malformed_answer(responder) -> None:
+    port, scripts = responder
+    scripts.extend([_looping_answer, _looping_answer])
+    finished: list[DnsAnswer] = []
+
+    async def run() -> None:
+        async with AsyncResolver(["127.0.0.1"], port, timeout=1.0, retries=0) as resolver:
+            finished.append(await resolver.resolve("shop.example"))
+
+    # In a thread of its own, so that a resolver stuck in the loop fails the test, not hangs it.
+    thread = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "the resolver hangs on a looping compression pointer"
+    (answer,) = finished
+    assert (answer.status, answer.ips) == ("error", ())
+    assert "malformed answer" in (answer.detail or "")
+
+
+def _message(*parts: bytes) -> bytes:
+    return bytes(12) + b"".join(parts)  # an empty header: _read_name reads from offset 12 on
+
+
+def test_read_name_follows_pointers_back() -> None:
+    data = _message(b"\x04shop\x07example\x00", b"\x03www\xc0\x0c", b"\xc0\x1a")
+    assert resolve_dns._read_name(data, 12) == ("shop.example", 26)
+    assert resolve_dns._read_name(data, 26) == ("www.shop.example", 32)
+    assert resolve_dns._read_name(data, 32) == ("www.shop.example", 34)  # pointer to a pointer
+
+
+@pytest.mark.parametrize(
+    ("data", "offset"),
+    [
+        (_message(b"\xc0\x0c"), 12),  # a pointer to itself
+        (_message(b"\xc0\x0e\x00"), 12),  # a pointer forward
+        (_message(b"\x01a\xc0\x0c"), 12),  # a label, then back to that label: a loop
+        # a pointer back to a label followed by a pointer back to that label: a loop too
+        (_message(b"\x01a\x00", b"\x01b\xc0\x0f", b"\xc0\x0f"), 19),
+    ],
+    ids=["to-itself", "forward", "loop", "loop-after-a-jump"],
+)
+def test_read_name_refuses_pointers_that_do_not_go_further_back(data: bytes, offset: int) -> None:
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            resolve_dns._read_name(data, offset)
+        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
+            outcome.append(error)
+
+    thread = threading.Thread(target=read, daemon=True)  # a loop fails the test, not hangs it
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive(), "_read_name loops"
+    (error,) = outcome
+    assert isinstance(error, ValueError) and "compression pointer" in str(error)
+
+
+def test_read_name_refuses_names_over_255_bytes() -> None:
+    # Five 63-byte labels, each followed by a pointer to the one before: 321 bytes of name.
+    parts, starts = [b"\x3f" + b"x" * 63 + b"\x00"], [12]
+    for _ in range(4):
+        starts.append(starts[-1] + len(parts[-1]))
+        before = starts[-2]
+        parts.append(b"\x3f" + b"x" * 63 + bytes([0xC0 | before >> 8, before & 0xFF]))
+    with pytest.raises(ValueError, match="255"):
+        resolve_dns._read_name(_message(*parts), starts[-1])
+
+
 # -- resources -----------------------------------------------------------------------
 
 
@@ -478,6 +581,36 @@ def test_no_socket_left_open(server: DNSServer) -> None:
     answers = resolve(server, "shop.example", "big.example", "quiet.example", timeout=0.2, retries=0)
     assert [a.status for a in answers] == ["ok", "ok", "timeout"]
     assert _open_files() == before
+
+
+class _NoIPv6:
+    """The socket module of a machine without IPv6: an AF_INET6 socket cannot be made."""
+
+    def __getattr__(self, name: str):
+        return getattr(socket, name)
+
+    @staticmethod
+    def socket(family: int = socket.AF_INET, *args, **kwargs) -> socket.socket:
+        if family == socket.AF_INET6:
+            raise OSError(errno.EAFNOSUPPORT, os.strerror(errno.EAFNOSUPPORT))
+        return socket.socket(family, *args, **kwargs)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_a_nameserver_without_a_socket_is_a_config_error_and_closes_the_others(
+    server: DNSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(resolve_dns, "socket", _NoIPv6())
+    before = _open_files()
+
+    async def run() -> None:
+        async with AsyncResolver(["127.0.0.1", "::1"], server.port, timeout=0.2) as resolver:
+            await resolver.resolve("shop.example")
+
+    with pytest.raises(ConfigError, match=r"dns\.nameservers.*::1"):
+        asyncio.run(run())
+    assert _open_files() == before  # the socket to 127.0.0.1 was closed again
+    assert server.query_count == 0
 
 
 def test_closing_with_questions_in_flight(server: DNSServer) -> None:

@@ -4,12 +4,17 @@ databases or simulated ones, and a loopback RDAP server serving ipwhois's record
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+import monitor.data
 from monitor.cli import cli
+from monitor.config import DNS, Config, GeoIP
+from monitor.errors import DatabaseFileError, StoreError
+from monitor.resolve import cymru, enrich
 from monitor.sim.cymru import publish_origin
 from monitor.sim.dns import DNSServer
 from monitor.sim.mmdb import write_asn_db
@@ -67,6 +72,7 @@ def test_a_host_through_a_cname_chain_with_maxmind_test_databases(world):
     assert by_ip["81.2.69.160"]["registry_country"] is None
     assert by_ip["81.2.69.160"]["rdap"] is None
     assert by_ip["81.2.69.160"]["rdap_status"] == "not-found"
+    assert set(by_ip["81.2.69.160"]["sources"]) == {"country"}  # no ASN, RDAP network or edge known
 
 
 def test_a_public_address_through_cymru_and_rdap(world):
@@ -77,6 +83,7 @@ def test_a_public_address_through_cymru_and_rdap(world):
     assert (address["asn"], address["prefix"], address["registry_country"]) == (2856, "62.239.0.0/16", "GB")
     assert address["as_org"] == "BT-UK-AS BTnet UK Regional network, GB"
     assert address["sources"]["asn"]["name"] == "team-cymru-dns"
+    assert address["sources"]["rdap"] == {"name": "rdap", "build": "ripencc"}
     raw = RIPE_RAW
     assert address["rdap"]["handle"] == raw["handle"]
     assert address["rdap"]["name"] == raw["name"]
@@ -102,6 +109,10 @@ def test_an_address_in_an_edge_network_is_marked(world, tmp_path):
     config.write_text(config.read_text().replace(str(MAXMIND / "GeoLite2-ASN-Test.mmdb"), str(asn_db)))
     (address,) = json.loads(lookup(config, "edge.beta.test").stdout)["addresses"]
     assert (address["asn"], address["cdn"], address["cdn_operator"]) == (13335, True, "Cloudflare")
+    assert address["sources"]["cdn"]["name"] == "networks.csv"
+    # its build is the date data/SOURCES.md gives for the shipped table
+    assert address["sources"]["cdn"]["build"] in (Path(monitor.data.__file__).parent / "SOURCES.md").read_text()
+    assert "rdap" not in address["sources"]
     assert address["rdap_status"] == "not-applicable"  # loopback: no registry is asked
     assert rdap.request_count == 0
 
@@ -126,7 +137,7 @@ def test_a_missing_database_names_the_key_and_the_file(world, tmp_path):
     result = lookup(config, "www.alpha.test")
     assert result.exit_code == 1
     assert "geoip.country_db" in result.stderr and "nope.mmdb" in result.stderr
-    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
 
 
 def test_a_broken_database_is_one_clear_error(world):
@@ -136,10 +147,68 @@ def test_a_broken_database_is_one_clear_error(world):
     result = lookup(config, "www.alpha.test")
     assert result.exit_code == 1
     assert broken.name in result.stderr
-    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
 
 
 def test_not_a_host(world):
     result = lookup(world[2], "exa mple")
     assert result.exit_code == 1
     assert "not a host name, IP address or URL" in result.stderr
+
+
+# -- the enricher's resources -------------------------------------------------------------------
+
+
+def _enricher_config():
+    return Config(
+        geoip=GeoIP(country_db=MAXMIND / "GeoLite2-Country-Test.mmdb", asn_db=MAXMIND / "GeoLite2-ASN-Test.mmdb"),
+        dns=DNS(nameservers=("127.0.0.1",), port=9, timeout=0.1),
+    )
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """Every reader and client the enricher opens, in order."""
+    parts: list = []
+
+    def recording(make):
+        def wrapper(*args, **kwargs):
+            parts.append(make(*args, **kwargs))
+            return parts[-1]
+        return wrapper
+
+    for name in ("open_country_db", "open_asn_db", "CymruClient", "RdapClient"):
+        monkeypatch.setattr(enrich, name, recording(getattr(enrich, name)))
+    return parts
+
+
+def _all_closed(parts) -> bool:
+    return all((part._store._closed if hasattr(part, "_store") else part._closed) for part in parts)
+
+
+def test_the_enricher_closes_everything_it_opened(db, opened):
+    enricher = enrich.Enricher(_enricher_config(), db)
+    assert len(opened) == 4 and not any(_all_closed([part]) for part in opened)
+    enricher.close()
+    assert _all_closed(opened)
+    enricher.close()  # a second close does nothing
+
+
+def test_a_part_failing_closes_the_parts_opened_before_it(db, opened, monkeypatch):
+    def broken_networks():
+        raise DatabaseFileError("networks.csv: line 2: not an ASN")
+
+    monkeypatch.setattr(enrich, "load_networks", broken_networks)
+    with pytest.raises(DatabaseFileError, match="networks.csv"):
+        enrich.Enricher(_enricher_config(), db)
+    assert len(opened) == 4 and _all_closed(opened)
+
+
+def test_a_store_the_caches_cannot_open_is_a_store_error(db, opened, monkeypatch):
+    def cannot_open(*args, **kwargs):
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(cymru.sqlite3, "connect", cannot_open)
+    with pytest.raises(StoreError, match="monitor.db"):
+        enrich.Enricher(_enricher_config(), db)
+    assert len(opened) == 2 and _all_closed(opened)  # the two readers; the Cymru client failed

@@ -334,6 +334,66 @@ def test_the_rate_limit_holds_across_threads() -> None:
     assert time.monotonic() - started >= 0.39
 
 
+def test_threads_missing_the_cache_for_one_network_fetch_it_once(server: RDAPServer) -> None:
+    ips = [f"74.125.225.{n}" for n in range(1, 17)]  # all in Google's 74.125.0.0/16
+    server.delay = 0.2  # every thread misses the cache before the first answer is in
+    with RdapClient(settings(server)) as client:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda ip: client.lookup(ip, "arin"), ips))
+    assert {(a.status, a.network.handle if a.network else None) for a in answers} == {
+        ("ok", RECORDED["74.125.225.229"]["handle"])
+    }
+    assert server.request_count == 1
+
+
+def test_a_network_fetched_while_waiting_for_the_rate_limit_is_not_fetched_again(
+    server: RDAPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Addresses of one network in different blocks: the second looks at the cache again when
+    the rate limiter lets it go, and finds what the first fetched meanwhile."""
+    with RdapClient(settings(server)) as client:
+        acquire = client.limits.acquire
+        waiting: list[str] = []
+
+        def slow_acquire(registry: str) -> float:
+            waited = acquire(registry)
+            if not waiting:  # the second address's turn comes after the first's fetch
+                waiting.append(registry)
+                assert client.lookup("74.125.1.1", "arin").status == "ok"
+            return waited
+
+        monkeypatch.setattr(client.limits, "acquire", slow_acquire)
+        answer = client.lookup("74.125.200.1", "arin")
+    assert answer.status == "ok" and answer.network.name == "GOOGLE"
+    assert server.requests == ["/ip/74.125.1.1"]
+
+
+def test_many_networks_in_memory_the_narrowest_holding_the_address_answers(server: RDAPServer) -> None:
+    # /24s inside a /16 inside a /8, and a range that is no prefix; in memory only.
+    raw = RECORDED["74.125.225.229"]
+    responses = {
+        "74.0.0.0/8": dict(raw, handle="WIDE", name="WIDE", startAddress="74.0.0.0", endAddress="74.255.255.255"),
+        "74.125.0.0/16": dict(raw, handle="MID", name="MID", startAddress="74.125.0.0", endAddress="74.125.255.255"),
+        "74.125.7.0/24": dict(raw, handle="N7", name="N7", startAddress="74.125.7.0", endAddress="74.125.7.255"),
+        "74.125.9.0/24": dict(raw, handle="N9", name="N9", startAddress="74.125.9.0", endAddress="74.125.9.255"),
+        "74.125.10.0/24": dict(raw, handle="ODD", name="ODD", startAddress="74.125.10.3", endAddress="74.125.10.9"),
+    }
+    with RDAPServer(responses) as other, RdapClient(settings(other)) as client:
+        for ip in ("74.125.7.1", "74.125.9.1", "74.125.10.5", "74.125.1.1", "74.1.1.1"):  # narrow first
+            client.lookup(ip, "arin")
+        assert other.request_count == 5
+        expected = {
+            "74.125.7.200": "N7", "74.125.9.0": "N9", "74.125.8.1": "MID", "74.125.10.2": "MID",
+            "74.125.10.3": "ODD", "74.125.10.9": "ODD", "74.125.10.10": "MID", "74.126.0.0": "WIDE",
+            "74.124.255.255": "WIDE", "74.0.0.1": "WIDE",
+        }
+        assert {ip: client.lookup(ip, "arin").network.name for ip in expected} == expected
+        assert other.request_count == 5
+        assert len(client._networks) == 5
+        client.lookup("74.125.7.9", "arin")  # seen again: still one entry per network
+        assert len(client._networks) == 5
+
+
 def test_lookups_from_many_threads_fill_the_store(server: RDAPServer, db) -> None:
     with RdapClient(settings(server), db) as client:
         with ThreadPoolExecutor(5) as pool:

@@ -13,7 +13,9 @@ import dns.rdatatype
 import dns.resolver
 import pytest
 
+from monitor.config import load_file
 from monitor.sim.dns import DNSServer
+from monitor.sim.world import World
 
 
 @pytest.fixture
@@ -32,11 +34,6 @@ def resolver_for(server: DNSServer, lifetime: float = 2.0) -> dns.resolver.Resol
 
 def addresses(server: DNSServer, name: str, rdtype: str = "A") -> list[str]:
     return sorted(rdata.to_text() for rdata in resolver_for(server).resolve(name, rdtype))
-
-
-def test_binds_loopback_on_an_ephemeral_port(server: DNSServer) -> None:
-    assert server.host == "127.0.0.1"
-    assert server.port > 0
 
 
 def test_a(server: DNSServer) -> None:
@@ -267,3 +264,23 @@ def test_many_concurrent_delayed_lookups() -> None:
             server.set_a(name, [address])
         assert asyncio.run(resolve_all(server)) == names
         assert {name for name, _ in server.queries} == set(names)
+
+
+# -- the world's config --------------------------------------------------------------------------
+
+
+def test_the_worlds_config_holds_any_path(tmp_path) -> None:
+    folder = tmp_path / "a world: #1 'quoted' [x]"
+    database = folder / "monitor: night #2.db"
+    with World(folder) as world:
+        path = world.write_config(tmp_path / "config.yaml", database, log_file=folder / "crawl #3.log",
+                                  timeout=3.0, concurrency=128)
+    config = load_file(path)
+    assert config.database == database
+    assert (config.geoip.country_db, config.geoip.asn_db) == (world.country_db, world.asn_db)
+    assert (config.crawl.log_file, config.crawl.timeout, config.crawl.concurrency) == (
+        folder / "crawl #3.log", 3.0, 128,
+    )
+    assert config.crawl.allow_private_addresses is True
+    assert (config.asn.cymru_dns, config.rdap.enabled) == (False, False)
+    assert (config.dns.nameservers, config.dns.port) == (("127.0.0.1",), world.dns.port)

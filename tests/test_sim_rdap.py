@@ -110,11 +110,6 @@ def test_answers_as_rdap_json(server: RDAPServer) -> None:
     assert headers["Content-Type"] == CONTENT_TYPE
 
 
-def test_base_url(server: RDAPServer) -> None:
-    assert server.base_url == f"http://127.0.0.1:{server.port}"
-    assert server.port > 0
-
-
 def test_unknown_address_is_404_with_an_rdap_error(server: RDAPServer) -> None:
     status, headers, body = fetch(f"{server.base_url}/ip/192.0.2.1")
     assert status == 404

@@ -5,8 +5,10 @@ Two TXT questions, as ipwhois asks them (``Net.get_asn_dns`` and ``Net.get_asn_v
     229.225.125.74.origin.asn.cymru.com  TXT "15169 | 74.125.225.0/24 | US | arin | 2007-03-13"
     AS15169.asn.cymru.com                TXT "15169 | US | arin | 2000-03-30 | GOOGLE - Google LLC, US"
 
-(IPv6: the address's nibbles under ``origin6.asn.cymru.com``.) ipwhois names the zone, refuses
-private and reserved addresses, and parses both answers (``IPASN.parse_fields_dns``,
+(IPv6: the address's nibbles under ``origin6.asn.cymru.com``, trailing zero groups dropped.)
+The zone is named as ipwhois's ``Net`` names it (``cymru_zone``, checked against ``Net`` in the
+tests), private and reserved addresses are refused by ipwhois's list (``ipwhois.utils``) and
+``ipaddress``, and ipwhois parses both answers (``IPASN.parse_fields_dns``,
 ``IPASN.parse_fields_verbose_dns``); we send the two questions ourselves through our own resolver,
 because ipwhois's wrappers lose what we must tell apart: ``Net.get_asn_dns`` turns NXDOMAIN,
 no answer, SERVFAIL and timeout into one ``ASNLookupError`` (``IPASN.lookup`` then into an
@@ -21,10 +23,14 @@ prefix asks no server. BGP moves faster than registry data, hence a shorter defa
 Threads: ``lookup`` may be called from many threads at once (the enricher's pool). The memory
 cache is behind a lock; the store is reached through a connection of the client's own, made with
 ``check_same_thread=False`` and used only under its lock (see ``CacheStore``), never through the
-caller's connection, which sqlite3 ties to the thread that opened it.
+caller's connection, which sqlite3 ties to the thread that opened it. Threads that miss the cache
+for addresses of one /24 (IPv6: /48) block - the longest prefixes BGP carries, so one origin
+prefix - ask one at a time (``KeyedLocks``), and each looks at the cache again before asking: the
+prefix is asked once, not once per thread.
 
-This module also holds what the RDAP client shares with it: ``ipwhois_net`` (a ``Net`` that never
-reads /etc/resolv.conf), ``address_hex`` and ``CacheStore``.
+This module also holds what the RDAP client shares with it: ``ipwhois_net`` (a ``Net`` for
+ipwhois's parsers, built without ``Net.__init__``, which reads /etc/resolv.conf), ``not_routed``,
+``address_hex``, ``block_key``, ``KeyedLocks`` and ``CacheStore``.
 """
 
 from __future__ import annotations
@@ -34,32 +40,38 @@ import logging
 import sqlite3
 import threading
 import time
-import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, TypeAlias
-from urllib.request import OpenerDirector
 
 import dns.exception
 import dns.resolver
 import ipwhois.net
 from ipwhois.asn import IPASN
 from ipwhois.exceptions import ASNParseError, ASNRegistryError, IPDefinedError
+from ipwhois.utils import ipv4_is_defined, ipv6_is_defined
 from sqlite_utils import Database
 
 from ..config import DNS
+from ..errors import ConfigError, StoreError
 from ..store import utcnow
+from .dns import system_nameservers
 
 __all__ = [
     "DEFAULT_MAX_AGE_DAYS",
     "CacheStore",
     "CymruAnswer",
     "CymruClient",
+    "KeyedLocks",
     "address_hex",
+    "block_key",
     "build_resolver",
     "cutoff",
+    "cymru_zone",
     "ipwhois_net",
+    "not_routed",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,90 +83,79 @@ CymruStatus: TypeAlias = Literal["ok", "not-found", "not-applicable", "error"]
 
 
 # --------------------------------------------------------------------------------------------
-# ipwhois without /etc/resolv.conf
+# ipwhois's Net, without Net.__init__
 # --------------------------------------------------------------------------------------------
 
-
-def _unconfigured_resolver() -> dns.resolver.Resolver:
-    return dns.resolver.Resolver(configure=False)
-
-
-class _Delegate:
-    """A stand-in for a module: the attributes given, everything else from the real module."""
-
-    def __init__(self, real: types.ModuleType, **override: Any) -> None:
-        self._real = real
-        self.__dict__.update(override)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
+# ipwhois's parsers (IPASN, RDAP) want an ``ipwhois.net.Net``, but read only a few of its
+# attributes: IPASN's DNS parsers none, RDAP.lookup(response=...) ``address_str``. Net.__init__
+# builds far more (a ``dns.resolver.Resolver()``, which reads /etc/resolv.conf and fails on a
+# machine without nameservers there; a proxy opener; ipwhois's defined-range check): ~700 us, and
+# useless to us. So ``ipwhois_net`` makes the object without running __init__ and sets what the
+# parsers and our Cymru questions use, named as ipwhois names them.
 
 
-# ipwhois's Net.__init__ always runs `dns.resolver.Resolver()`, which reads /etc/resolv.conf and
-# raises NoResolverConfiguration on a machine without nameservers there, before we could hand Net
-# our own resolver. The ways around it, and why this one:
-# - patching dns.resolver.Resolver around the call (even under a lock) changes it for every
-#   thread of the process, and our own DNS layer builds resolvers in other threads meanwhile;
-# - a Net subclass re-implementing __init__ would copy ipwhois's address checks and Cymru zone
-#   naming (IPv6 nibbles with trailing zero groups cut), which could drift from the parsers';
-# - so we run ipwhois's own __init__ code unchanged, as a function whose *globals* see a `dns`
-#   whose `resolver.Resolver` builds an unconfigured resolver. Nothing shared is modified, so it
-#   is thread-safe. Should a future ipwhois import Resolver differently, the resolv.conf would be
-#   read again: tests/test_cymru.py makes reading it fail and would catch that.
-_NET_INIT = ipwhois.net.Net.__init__
-if _NET_INIT.__code__.co_freevars:  # pragma: no cover - a closure (e.g. super()) cannot be rebound
-    raise ImportError("ipwhois.net.Net.__init__ changed shape; monitor.resolve.cymru needs updating")
-_net_init = types.FunctionType(
-    _NET_INIT.__code__,
-    {
-        **vars(ipwhois.net),
-        "dns": _Delegate(dns, resolver=_Delegate(dns.resolver, Resolver=_unconfigured_resolver)),
-    },
-    "__init__",
-    _NET_INIT.__defaults__,
-)
+def cymru_zone(address: Address | str) -> str:
+    """The origin question Team Cymru answers for ``address``, named as ipwhois's Net.__init__
+    names it (``Net(ip).dns_zone``): the reversed octets under origin.asn.cymru.com., or the
+    reversed nibbles under origin6.asn.cymru.com. - without the address's trailing all-zero
+    groups, which ipwhois drops because Cymru times out on them (2001:db8:: is asked as the
+    nibbles of 2001:0db8)."""
+    if isinstance(address, str):
+        address = ipaddress.ip_address(address)
+    if address.version == 4:
+        return ipwhois.net.IPV4_DNS_ZONE.format(_reversed(address))
+    return ipwhois.net.IPV6_DNS_ZONE.format(_reversed(address))
 
 
-class _Net(ipwhois.net.Net):
-    def __init__(self, address: Address, timeout: float, proxy_opener: OpenerDirector | None) -> None:
-        _net_init(self, address, timeout=timeout, proxy_opener=proxy_opener)
+def _reversed(address: Address) -> str:
+    """ipwhois's ``Net.reversed``: the labels of the address in the order Cymru's zone wants."""
+    if address.version == 4:
+        return ".".join(reversed(str(address).split(".")))
+    groups = address.exploded.split(":")
+    while groups and groups[-1] == "0000":
+        groups.pop()
+    return ".".join(reversed("".join(groups)))
 
 
-def ipwhois_net(
-    ip: str | Address,
-    *,
-    resolver: dns.resolver.Resolver | None = None,
-    timeout: float = 5.0,
-    opener: OpenerDirector | None = None,
-) -> ipwhois.net.Net:
-    """An ``ipwhois.net.Net`` for ``ip`` that uses ``resolver`` (never /etc/resolv.conf).
-
-    Raises ``IPDefinedError`` for private, reserved and other not globally routed addresses,
-    and ``ValueError`` for text that is not an IP address. Without ``resolver`` the Net's
-    resolver has no nameservers (fine for RDAP, which asks nothing over DNS).
-    """
-    address = ip if isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address) else ipaddress.ip_address(ip)
-    net = _Net(address, timeout, opener)
+def not_routed(address: Address) -> str | None:
+    """Why no registry or BGP table holds ``address`` (private, reserved, shared...), or None."""
+    text = str(address)
+    defined = (ipv4_is_defined if address.version == 4 else ipv6_is_defined)(text)
+    if defined[0]:
+        return f"IPv{address.version} address {text} is already defined as {defined[1]} via {defined[2]}."
     if not address.is_global:
         # ipwhois's list of defined ranges misses some that no registry or BGP table holds,
         # e.g. the shared address space 100.64.0.0/10 of carrier-grade NAT.
-        raise IPDefinedError(f"{address} is not a globally routed address")
-    if resolver is not None:
-        net.dns_resolver = resolver
+        return f"{text} is not a globally routed address"
+    return None
+
+
+def ipwhois_net(ip: str | Address) -> ipwhois.net.Net:
+    """An ``ipwhois.net.Net`` for ``ip`` that is enough for ipwhois's parsers and names Cymru's
+    zone (``dns_zone``); it asks nothing and reads no /etc/resolv.conf.
+
+    Raises ``IPDefinedError`` for private, reserved and other not globally routed addresses
+    (see ``not_routed``), and ``ValueError`` for text that is not an IP address.
+    """
+    address = ip if isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address) else ipaddress.ip_address(ip)
+    reason = not_routed(address)
+    if reason is not None:
+        raise IPDefinedError(reason)
+    net = ipwhois.net.Net.__new__(ipwhois.net.Net)
+    net.address = address
+    net.address_str = str(address)
+    net.version = address.version
+    net.reversed = _reversed(address)
+    net.dns_zone = cymru_zone(address)
     return net
 
 
 def build_resolver(config: DNS) -> dns.resolver.Resolver:
-    """A resolver asking ``config.nameservers`` on ``config.port``; the system's when none are set.
-
-    With nameservers configured nothing reads /etc/resolv.conf. Without, this raises
-    ``dns.resolver.NoResolverConfiguration`` on a machine that has none.
-    """
-    if config.nameservers:
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = list(config.nameservers)
-    else:
-        resolver = dns.resolver.Resolver()
+    """A dnspython resolver asking ``config.nameservers`` on ``config.port``; the system's
+    (resolv.conf, through monitor.resolve.dns.system_nameservers) when none are set, and
+    ConfigError when there are none either."""
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = list(config.nameservers or system_nameservers())
     resolver.port = config.port
     resolver.timeout = config.timeout
     # lifetime bounds the whole question: one timeout per nameserver, then give up.
@@ -206,11 +207,17 @@ class CacheStore:
         self._retry_at = 0.0
         self._write_timeout = write_timeout
         self._retry_pause = retry_pause
-        path = _file_of(db.conn)
+        path = ""
+        try:
+            path = _file_of(db.conn)
+            if path:
+                self._conn = sqlite3.connect(
+                    path, timeout=write_timeout, isolation_level=None, check_same_thread=False
+                )
+        except sqlite3.Error as error:
+            where = path or "the store"
+            raise StoreError(f"{where}: cannot open the store for the lookup caches: {error}") from None
         if path:
-            self._conn = sqlite3.connect(
-                path, timeout=write_timeout, isolation_level=None, check_same_thread=False
-            )
             self._own = True
         else:
             self._conn = db.conn
@@ -316,6 +323,42 @@ def narrowest(rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     return min(newest_first, key=lambda row: int(row["end_hex"], 16) - int(row["start_hex"], 16), default=None)
 
 
+def block_key(address: Address) -> tuple[int, int]:
+    """The /24 (IPv4) or /48 (IPv6) block of ``address``: the longest prefixes announced in BGP,
+    so every address of one block has the same origin prefix (and, mostly, RDAP network)."""
+    if address.version == 4:
+        return 4, int(address) >> 8
+    return 6, int(address) >> 80
+
+
+class KeyedLocks:
+    """A lock per key, made on first use and dropped when nobody holds or waits for it.
+
+        with locks.hold(key):   # one thread at a time per key; other keys go on
+            ...
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._locks: dict[Any, list[Any]] = {}  # key -> [lock, holders and waiters]
+
+    @contextmanager
+    def hold(self, key: Any) -> Iterator[None]:
+        with self._lock:
+            entry = self._locks.get(key)
+            if entry is None:
+                entry = self._locks[key] = [threading.Lock(), 0]
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[key]
+
+
 # --------------------------------------------------------------------------------------------
 # The Cymru client
 # --------------------------------------------------------------------------------------------
@@ -359,35 +402,44 @@ class CymruClient:
         try:
             self._resolver: dns.resolver.Resolver | None = build_resolver(dns_config)
             self._resolver_error = ""
-        except dns.resolver.NoResolverConfiguration as error:
+        except ConfigError as error:  # no nameserver configured nor in resolv.conf
             self._resolver = None
-            self._resolver_error = (
-                f"no nameserver to ask Team Cymru ({error}); set dns.nameservers in config.yaml"
-            )
-        self._timeout = dns_config.timeout
-        self._store = CacheStore(db) if db is not None else None
+            self._resolver_error = f"cannot ask Team Cymru: {error}"
         self._lock = threading.Lock()
-        self._prefixes: dict[ipaddress.IPv4Network | ipaddress.IPv6Network, _Entry] = {}
+        # Answers by prefix, keyed (version, prefix length, the address's bits above the host
+        # part): a lookup probes only the prefix lengths cached, most specific first.
+        self._prefixes: dict[tuple[int, int, int], _Entry] = {}
+        self._lengths: dict[int, list[int]] = {4: [], 6: []}  # by version, longest first
         self._misses: dict[Address, _Entry] = {}  # not-found answers, by IP, this run only
         self._as_orgs: dict[int, str | None] = {}
+        # One question at a time per /24 (/48) block: threads that miss the cache for addresses
+        # of one block wait for the first one's answer instead of each asking.
+        self._flights = KeyedLocks()
+        self._store = CacheStore(db) if db is not None else None
 
     # -- public ---------------------------------------------------------------------------
 
     def lookup(self, ip: str) -> CymruAnswer:
         """Team Cymru's answer for ``ip``; raises ValueError only for text that is not an IP."""
         address = ipaddress.ip_address(ip)
-        try:
-            net = ipwhois_net(address, resolver=self._resolver, timeout=self._timeout)
-        except IPDefinedError as error:
-            return CymruAnswer(None, None, None, None, None, "not-applicable", str(error))
+        if not address.is_global:
+            return _not_applicable(not_routed(address) or f"{address} is not a globally routed address")
         cached = self._cached(address)
         if cached is not None:
             return cached
+        try:
+            net = ipwhois_net(address)  # ipwhois's own list of defined ranges, too
+        except IPDefinedError as error:
+            return _not_applicable(str(error))
         if self._resolver is None:
             return CymruAnswer(None, None, None, None, None, "error", self._resolver_error)
-        answer, cacheable = self._ask(net)
-        if cacheable:
-            self._remember(address, answer)
+        with self._flights.hold(block_key(address)):
+            cached = self._cached(address)  # answered while we waited for the block?
+            if cached is not None:
+                return cached
+            answer, cacheable = self._ask(net)
+            if cacheable:
+                self._remember(address, answer)
         return answer
 
     def close(self) -> None:
@@ -405,12 +457,13 @@ class CymruClient:
 
     def _cached(self, address: Address) -> CymruAnswer | None:
         oldest = cutoff(self.max_age_days)
+        value, bits, version = int(address), address.max_prefixlen, address.version
         with self._lock:
             miss = self._misses.get(address)
             if miss is not None and miss.fetched_at > oldest:
                 return miss.answer
-            for length in range(address.max_prefixlen, -1, -1):
-                entry = self._prefixes.get(ipaddress.ip_network((address, length), strict=False))
+            for length in self._lengths[version]:
+                entry = self._prefixes.get((version, length, value >> (bits - length)))
                 if entry is not None and entry.fetched_at > oldest:
                     return entry.answer
         if self._store is None:
@@ -431,9 +484,18 @@ class CymruClient:
             network = ipaddress.ip_network(row["prefix"], strict=False)
         except ValueError:
             return answer
-        with self._lock:
-            self._prefixes[network] = _Entry(answer, row["fetched_at"])
+        self._keep(network, _Entry(answer, row["fetched_at"]))
         return answer
+
+    def _keep(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network, entry: _Entry) -> None:
+        version, length = network.version, network.prefixlen
+        key = (version, length, int(network.network_address) >> (network.max_prefixlen - length))
+        with self._lock:
+            self._prefixes[key] = entry
+            lengths = self._lengths[version]
+            if length not in lengths:
+                lengths.append(length)
+                lengths.sort(reverse=True)
 
     def _remember(self, address: Address, answer: CymruAnswer) -> None:
         fetched_at = utcnow()
@@ -442,8 +504,7 @@ class CymruClient:
                 self._misses[address] = _Entry(answer, fetched_at)
             return
         network = ipaddress.ip_network(answer.prefix, strict=False)
-        with self._lock:
-            self._prefixes[network] = _Entry(answer, fetched_at)
+        self._keep(network, _Entry(answer, fetched_at))
         if self._store is not None:
             self._store.write([(
                 """INSERT INTO asn_prefixes
@@ -541,6 +602,10 @@ class CymruClient:
             return [], ("error", f"{name}: {type(error).__name__}: {error}")
         # One TXT record may hold several strings (each at most 255 bytes): one text.
         return [b"".join(rdata.strings).decode("utf-8", "replace") for rdata in answer], None
+
+
+def _not_applicable(detail: str) -> CymruAnswer:
+    return CymruAnswer(None, None, None, None, None, "not-applicable", detail)
 
 
 def _prefix_length(parsed: dict[str, Any]) -> int:

@@ -234,8 +234,18 @@ class AsyncResolver:
             if self._ready:
                 return
             self._loop = asyncio.get_running_loop()
+            opened: list[_Server] = []
             for server in self._servers:
-                server.open(self._loop)
+                try:
+                    server.open(self._loop)
+                except OSError as error:  # e.g. EAFNOSUPPORT: no IPv6 here for [::1]
+                    for done in opened:
+                        done.close()
+                    raise ConfigError(
+                        f"dns.nameservers: cannot open a UDP socket to ask {server.ip} "
+                        f"({error.strerror or error}); remove it from dns.nameservers in config.yaml"
+                    ) from None
+                opened.append(server)
             self._ready = True
 
     async def close(self) -> None:
@@ -581,24 +591,34 @@ def _is_answer_to(data: bytes, ident: int | None, question: bytes) -> bool:
 
 
 def _read_name(data: bytes, offset: int) -> tuple[str, int]:
-    """The name at ``offset`` (lower-case, no trailing dot) and the offset after it."""
+    """The name at ``offset`` (lower-case, no trailing dot) and the offset after it.
+
+    ValueError for a malformed name. A compression pointer (RFC 1035 §4.1.4) must point before
+    the start of the name and before every earlier pointer's target, so each jump goes strictly
+    back and a loop cannot happen; and a name is at most 255 bytes on the wire.
+    """
     labels = []
     end = -1
+    limit = offset
+    size = 1  # the final zero byte
     while True:
         length = data[offset]
         if length == 0:
             offset += 1
             break
-        if length >= 0xC0:  # compression pointer (RFC 1035 §4.1.4)
+        if length >= 0xC0:  # compression pointer
             target = ((length & 0x3F) << 8) | data[offset + 1]
-            if target >= offset:  # pointers only point back, so a loop is impossible
+            if target >= limit:
                 raise ValueError("bad compression pointer")
             if end < 0:
                 end = offset + 2
-            offset = target
+            offset = limit = target
             continue
         if length > 63:
             raise ValueError("unknown label type")
+        size += 1 + length
+        if size > 255:
+            raise ValueError("name longer than 255 bytes")
         labels.append(data[offset + 1 : offset + 1 + length])
         offset += 1 + length
     if offset > len(data):

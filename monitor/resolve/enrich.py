@@ -7,6 +7,7 @@ enrich_many runs them in a thread pool and a night asks each prefix and network 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from .networks import NetworkTable, load_networks
 from .rdap import RdapAnswer, RdapClient
 
 CYMRU = Source(name="team-cymru-dns", build="", path="")
+# The shipped table of edge networks; its build is the date its facts were gathered, as
+# data/SOURCES.md gives it (update both together).
+NETWORKS = Source(name="networks.csv", build="2026-11-28", path="")
 
 
 @dataclass(frozen=True)
@@ -68,16 +72,28 @@ class Enricher:
     """Everything needed to enrich IPs under one config; open once per crawl, then close()."""
 
     def __init__(self, config: Config, db: Database | None = None, *, threads: int = 16) -> None:
-        self.country_db: CountryDB | None = _open(open_country_db, config.geoip.country_db, "geoip.country_db")
-        try:
-            self.asn_db: AsnDB | None = _open(open_asn_db, config.geoip.asn_db, "geoip.asn_db")
-        except DatabaseFileError:
-            self.close()
-            raise
-        self.cymru = CymruClient(config.dns, db) if config.asn.cymru_dns else None
-        self.rdap = RdapClient(config.rdap, db) if config.rdap.enabled else None
-        self.networks: NetworkTable = load_networks()
+        self.country_db: CountryDB | None = None
+        self.asn_db: AsnDB | None = None
+        self.cymru: CymruClient | None = None
+        self.rdap: RdapClient | None = None
         self.threads = threads
+        # Whatever fails on the way closes what was opened before it (ExitStack), and the
+        # caller sees a MonitorError (the parts raise them for what a user can fix).
+        with contextlib.ExitStack() as opened:
+            self.country_db = _open(open_country_db, config.geoip.country_db, "geoip.country_db")
+            if self.country_db is not None:
+                opened.callback(self.country_db.close)
+            self.asn_db = _open(open_asn_db, config.geoip.asn_db, "geoip.asn_db")
+            if self.asn_db is not None:
+                opened.callback(self.asn_db.close)
+            if config.asn.cymru_dns:
+                self.cymru = CymruClient(config.dns, db)
+                opened.callback(self.cymru.close)
+            if config.rdap.enabled:
+                self.rdap = RdapClient(config.rdap, db)
+                opened.callback(self.rdap.close)
+            self.networks: NetworkTable = load_networks()
+            self._opened = opened.pop_all()
 
     def sources(self) -> list[Source]:
         """The databases and services this enricher uses, for the crawl's record."""
@@ -105,7 +121,12 @@ class Enricher:
             prefix, registry_country = cymru.prefix, cymru.registry_country
             sources["prefix"] = sources["registry_country"] = CYMRU
         rdap = self.rdap.lookup(ip, cymru.registry if cymru else None) if self.rdap is not None else None
+        if rdap is not None and rdap.network is not None:
+            # the registry whose network it is (the server asked, or the one it redirected to)
+            sources["rdap"] = Source(name="rdap", build=rdap.network.registry or "", path="")
         edge = self.networks.edge_network(asn)
+        if edge is not None:
+            sources["cdn"] = NETWORKS
         return IpInfo(
             ip=ip, country=country, asn=asn, as_org=as_org, registry_country=registry_country,
             prefix=prefix, cdn=edge.operator if edge else None, rdap=rdap, sources=sources,
@@ -121,10 +142,9 @@ class Enricher:
             yield from pool.map(self.enrich, unique)
 
     def close(self) -> None:
-        # Also flushes the Cymru and RDAP clients' pending cache writes.
-        for part in ("country_db", "asn_db", "cymru", "rdap"):
-            if getattr(self, part, None) is not None:
-                getattr(self, part).close()
+        """Close the readers and the clients (which flush their pending cache writes first), in
+        the reverse order of opening; a second call does nothing. The caller's ``db`` stays open."""
+        self._opened.close()
 
     def __enter__(self) -> Enricher:
         return self

@@ -20,6 +20,11 @@ memory for the client's life. ``cache_days: 0`` turns the cache off. A network s
 the same data only has its fetched_at moved; changed data gets a new row, so that rows
 ``ip_states.rdap_network`` points at keep what was seen then. The store is reached as described
 in monitor/resolve/cymru.py (``CacheStore``): a connection of the client's own, under a lock.
+The memory cache is an index by range (``_NetworkIndex``: O(log n) per distinct network size).
+
+Threads: threads that miss the cache for addresses of one /24 (IPv6: /48) block fetch one at a
+time, each looking at the cache again first; and every thread looks at the cache again when the
+rate limiter lets it go, so a network that another thread fetched meanwhile is not fetched again.
 
 Rate limits: ``rdap.rate_limits`` queries a minute per registry (60 when not listed), spaced
 evenly across all threads of the client (monitor/resolve/ratelimit.py). A 429 pauses that
@@ -41,6 +46,7 @@ import logging
 import threading
 import urllib.parse
 import urllib.request
+from bisect import bisect_right, insort
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -53,8 +59,19 @@ from sqlite_utils import Database
 
 from ..config import RDAP
 from ..store import utcnow
-from .cymru import Address, CacheStore, address_hex, cutoff, ipwhois_net, narrowest
+from .cymru import (
+    Address,
+    CacheStore,
+    KeyedLocks,
+    address_hex,
+    block_key,
+    cutoff,
+    ipwhois_net,
+    narrowest,
+    not_routed,
+)
 from .ratelimit import DEFAULT_PER_MINUTE, RateLimits
+from .update import user_agent
 
 __all__ = ["RdapAnswer", "RdapClient", "RdapNetwork"]
 
@@ -63,7 +80,7 @@ log = logging.getLogger(__name__)
 RdapStatus: TypeAlias = Literal["ok", "not-found", "rate-limited", "error", "not-applicable", "disabled"]
 
 FALLBACK_REGISTRY = "arin"  # its server redirects a query for any address to the right registry
-USER_AGENT = "monitor/0.1 (hosting-location monitor; RDAP client)"
+USER_AGENT = user_agent("RDAP client")
 ACCEPT = "application/rdap+json, application/json;q=0.9"
 DEFAULT_RETRY_WAIT = 5.0
 
@@ -114,6 +131,53 @@ class _Cached:
     fetched_at: str
 
 
+class _NetworkIndex:
+    """The networks in memory, by address range; not thread-safe (the client holds its lock).
+
+    One entry per range (version, start, end), the newest. For each range size, the sorted starts
+    of the ranges of that size: the one holding an address, if any, is the last start <= the
+    address (bisect), because ranges of one size that start earlier also end earlier. Sizes are
+    probed narrowest first, so a lookup costs O(log n) per distinct size and finds the narrowest
+    network holding the address. (Registry networks nest; they never overlap partially.)
+    """
+
+    __slots__ = ("_entries", "_starts", "_sizes")
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, int, int], _Cached] = {}
+        self._starts: dict[tuple[int, int], list[int]] = {}  # (version, end - start) -> starts
+        self._sizes: dict[int, list[int]] = {4: [], 6: []}  # by version, narrowest first
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, entry: _Cached) -> None:
+        key = (entry.version, entry.start, entry.end)
+        known = self._entries.get(key)
+        if known is not None:
+            if entry.fetched_at >= known.fetched_at:
+                self._entries[key] = entry
+            return
+        self._entries[key] = entry
+        size = entry.end - entry.start
+        starts = self._starts.get((entry.version, size))
+        if starts is None:
+            starts = self._starts[entry.version, size] = []
+            insort(self._sizes[entry.version], size)
+        insort(starts, entry.start)
+
+    def narrowest(self, version: int, value: int, oldest: str) -> _Cached | None:
+        """The narrowest network holding the address ``value`` fetched after ``oldest``."""
+        for size in self._sizes[version]:
+            starts = self._starts[version, size]
+            index = bisect_right(starts, value) - 1
+            if index >= 0 and value <= starts[index] + size:
+                entry = self._entries[version, starts[index], starts[index] + size]
+                if entry.fetched_at > oldest:
+                    return entry
+        return None
+
+
 class RdapClient:
     """RDAP lookups with a per-network cache and per-registry rate limits; thread-safe.
 
@@ -141,12 +205,14 @@ class RdapClient:
         self.default_retry_wait = default_retry_wait
         self.user_agent = user_agent
         self.limits = RateLimits(rdap_config.rate_limits, default=DEFAULT_PER_MINUTE)
-        self._store = CacheStore(db) if db is not None and rdap_config.enabled else None
         self._lock = threading.Lock()
-        self._networks: list[_Cached] = []
+        self._networks = _NetworkIndex()
         self._misses: dict[Address, tuple[RdapAnswer, str]] = {}  # 404s, by IP, this run only
+        # One fetch at a time per /24 (/48) block; see lookup.
+        self._flights = KeyedLocks()
         self._direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         self._proxied = urllib.request.build_opener()  # ProxyHandler() reads the environment
+        self._store = CacheStore(db) if db is not None and rdap_config.enabled else None
 
     # -- public ---------------------------------------------------------------------------
 
@@ -158,31 +224,40 @@ class RdapClient:
         address = ipaddress.ip_address(ip)
         if not self.config.enabled:
             return RdapAnswer(None, "disabled", "rdap.enabled is false")
-        try:
-            # The Net is only a vehicle for the parser: it fetches nothing (opener unused).
-            net = ipwhois_net(address, timeout=self.config.timeout, opener=self._direct)
-        except IPDefinedError as error:
-            return RdapAnswer(None, "not-applicable", str(error))
+        if not address.is_global:
+            return RdapAnswer(None, "not-applicable", not_routed(address) or f"{address} is not globally routed")
         cached = self._cached(address)
         if cached is not None:
             return cached
+        try:
+            net = ipwhois_net(address)  # only a vehicle for ipwhois's parser: it fetches nothing
+        except IPDefinedError as error:
+            return RdapAnswer(None, "not-applicable", str(error))
         server = self._server(registry)
         if server is None:
             detail = f"no RDAP server for {registry or 'an unknown registry'} in rdap.servers"
             return RdapAnswer(None, "error", detail)
         asked, base = server
         url = f"{base.rstrip('/')}/ip/{address}"
-        raw, final_url, failure = self._fetch(asked, url)
-        if failure is not None:
-            if failure.status == "not-found":
-                self._remember_miss(address, failure)
-            return failure
-        assert raw is not None
-        try:
-            network = self._parse(net, raw, self._registry_of(final_url, raw, asked))
-        except (BaseIpwhoisException, KeyError, TypeError, ValueError, AttributeError) as error:
-            return RdapAnswer(None, "error", f"{url}: not an RDAP network object ({type(error).__name__}: {error})")
-        self._remember(network)
+        # Single flight: threads that miss the cache for addresses of one block fetch one at a
+        # time, each looking at the cache again first, so a network is fetched once, not once
+        # per thread. Addresses of one network in other blocks are caught by the look at the
+        # cache after the rate limiter's wait (see _fetch).
+        with self._flights.hold(block_key(address)):
+            cached = self._cached(address)
+            if cached is not None:
+                return cached
+            fetched = self._fetch(asked, url, address)
+            if isinstance(fetched, RdapAnswer):
+                if fetched.status == "not-found":
+                    self._remember_miss(address, fetched)
+                return fetched
+            raw, final_url = fetched
+            try:
+                network = self._parse(net, raw, self._registry_of(final_url, raw, asked))
+            except (BaseIpwhoisException, KeyError, TypeError, ValueError, AttributeError) as error:
+                return RdapAnswer(None, "error", f"{url}: not an RDAP network object ({type(error).__name__}: {error})")
+            self._remember(network)
         return RdapAnswer(network, "ok")
 
     def close(self) -> None:
@@ -213,13 +288,17 @@ class RdapClient:
         except ValueError:
             return self._proxied
 
-    def _fetch(self, registry: str, url: str) -> tuple[dict[str, Any] | None, str, RdapAnswer | None]:
-        """(JSON, final URL after redirects, None) or (None, url, the failure)."""
+    def _fetch(self, registry: str, url: str, address: Address) -> tuple[dict[str, Any], str] | RdapAnswer:
+        """(JSON, final URL after redirects); or the answer without a fetch: the failure, or the
+        cached network that another thread fetched while this one waited for the rate limiter."""
         request = urllib.request.Request(url, headers={"Accept": ACCEPT, "User-Agent": self.user_agent})
         opener = self._opener(url)
         retried = 0
         while True:
             self.limits.acquire(registry)
+            cached = self._cached(address)
+            if cached is not None:
+                return cached
             retry_after: str | None = None
             try:
                 with opener.open(request, timeout=self.config.timeout) as response:
@@ -227,9 +306,9 @@ class RdapClient:
                     final_url = response.geturl()
                 data = json.loads(body.decode("utf-8", "replace"))
                 if not isinstance(data, dict):
-                    return None, url, RdapAnswer(None, "error", f"{url}: the answer is not a JSON object")
+                    return RdapAnswer(None, "error", f"{url}: the answer is not a JSON object")
                 if not _rate_limit_notice(data):
-                    return data, final_url, None
+                    return data, final_url
                 # Some registries answer 200 with a "Rate Limit Notice" instead of a 429.
                 status = 429
             except HTTPError as error:
@@ -237,17 +316,17 @@ class RdapClient:
                     status = error.code
                     retry_after = error.headers.get("Retry-After") if error.headers else None
                 if status == 404:
-                    return None, url, RdapAnswer(None, "not-found", f"{url}: HTTP 404")
+                    return RdapAnswer(None, "not-found", f"{url}: HTTP 404")
                 if status != 429:
-                    return None, url, RdapAnswer(None, "error", f"{url}: HTTP {status} {error.reason}")
+                    return RdapAnswer(None, "error", f"{url}: HTTP {status} {error.reason}")
             except (URLError, OSError, http.client.HTTPException) as error:  # timeouts, refusals...
                 reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
-                return None, url, RdapAnswer(None, "error", f"{url}: {reason}")
+                return RdapAnswer(None, "error", f"{url}: {reason}")
             except ValueError as error:  # JSONDecodeError
-                return None, url, RdapAnswer(None, "error", f"{url}: not JSON ({error})")
+                return RdapAnswer(None, "error", f"{url}: not JSON ({error})")
             if retried >= self.retries:
                 detail = f"{url}: HTTP 429 (rate limited) after {retried} retries"
-                return None, url, RdapAnswer(None, "rate-limited", detail)
+                return RdapAnswer(None, "rate-limited", detail)
             wait = self._retry_wait(retry_after, retried)
             log.info("RDAP %s: rate limited, retrying in %.1f s", registry, wait)
             # Every thread asking this registry waits, not only this one.
@@ -320,18 +399,12 @@ class RdapClient:
         if self.config.cache_days <= 0:
             return None
         oldest = cutoff(self.config.cache_days)
-        value = int(address)
         with self._lock:
             miss = self._misses.get(address)
             if miss is not None and miss[1] > oldest:
                 return miss[0]
-            holding = [
-                entry
-                for entry in self._networks
-                if entry.version == address.version and entry.start <= value <= entry.end and entry.fetched_at > oldest
-            ]
-        if holding:
-            best = min(sorted(holding, key=lambda e: e.fetched_at, reverse=True), key=lambda e: e.end - e.start)
+            best = self._networks.narrowest(address.version, int(address), oldest)
+        if best is not None:
             return RdapAnswer(best.network, "ok")
         if self._store is None:
             return None
@@ -366,7 +439,7 @@ class RdapClient:
         if start is None or end is None:
             return False
         with self._lock:
-            self._networks.append(_Cached(int(start), int(end), start.version, network, fetched_at))
+            self._networks.add(_Cached(int(start), int(end), start.version, network, fetched_at))
         return True
 
     def _remember_miss(self, address: Address, answer: RdapAnswer) -> None:

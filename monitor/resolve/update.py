@@ -32,11 +32,17 @@ from monitor.resolve.geo import Source, open_asn_db, open_country_db
 if TYPE_CHECKING:
     from monitor.config import GeoIP
 
-__all__ = ["PROBE_IP", "USER_AGENT", "UpdateResult", "month_urls", "update_databases"]
+__all__ = ["PROBE_IP", "PROJECT_URL", "USER_AGENT", "UpdateResult", "month_urls", "update_databases", "user_agent"]
 
-USER_AGENT = (
-    f"monitor/{__version__} (update-databases; +https://github.com/monitor-hotlines/monitor)"
-)
+PROJECT_URL = "https://github.com/monitor-hotlines/monitor"
+
+
+def user_agent(purpose: str) -> str:
+    """The User-Agent of monitor's own HTTP requests: version, what for, and where to read more."""
+    return f"monitor/{__version__} ({purpose}; +{PROJECT_URL})"
+
+
+USER_AGENT = user_agent("update-databases")
 # The address each download is asked about before it is installed (Cloudflare's resolver,
 # which every real country and ASN database has a record for).
 PROBE_IP = "1.1.1.1"

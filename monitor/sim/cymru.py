@@ -5,20 +5,20 @@ runs unchanged against loopback:
     <reversed IPv4>.origin.asn.cymru.com   "15169 | 8.8.8.0/24 | US | arin | 1992-12-01"
     <reversed nibbles>.origin6.asn.cymru.com  (IPv6, the same format)
     AS15169.asn.cymru.com                  "15169 | US | arin | 2000-03-30 | GOOGLE - Google LLC, US"
+
+An address is published under the very name the client asks (``monitor.resolve.cymru.cymru_zone``,
+ipwhois's naming: an IPv6 address's trailing all-zero groups are left out).
 """
 
 from __future__ import annotations
 
-import ipaddress
-
+from ..resolve.cymru import cymru_zone
 from .dns import DNSServer
 
 
 def origin_name(ip: str) -> str:
-    address = ipaddress.ip_address(ip)
-    if address.version == 4:
-        return ".".join(reversed(str(address).split("."))) + ".origin.asn.cymru.com"
-    return ".".join(reversed(address.exploded.replace(":", ""))) + ".origin6.asn.cymru.com"
+    """The origin question for ``ip``, without the trailing dot."""
+    return cymru_zone(ip).rstrip(".")
 
 
 def publish_origin(

@@ -21,6 +21,10 @@ JSON over::
 - ``Net`` refuses private and reserved addresses (``IPDefinedError``), 127.x
   included, so only public addresses can go through ipwhois; and it builds a
   ``dns.resolver.Resolver()``, which reads /etc/resolv.conf (no query is sent).
+  monitor's client (monitor/resolve/rdap.py) therefore neither fetches through
+  ``Net`` nor runs ``Net.__init__``: ``monitor.resolve.cymru.ipwhois_net`` makes
+  a ``Net`` holding only what the parser reads (``address_str``), after the same
+  refusal of private and reserved addresses.
 - ``get_http_json`` answers a 429 by sleeping ``rate_limit_timeout`` (default 120 s)
   and ignores Retry-After; with ``retry_count=0`` it raises ``HTTPRateLimitError``
   at once. Any other error status raises ``HTTPLookupError``, which names the code

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from .dns import DNSServer
 from .mmdb import write_asn_db, write_country_db
 
@@ -71,18 +73,26 @@ class World:
 
     def config_text(self, database: Path, **crawl: object) -> str:
         """A config for this world: its DNS server, its databases; no Team Cymru or RDAP (they
-        know no 127.x address); private addresses allowed, since every address here is loopback."""
-        crawl_lines = "".join(f"  {key}: {value}\n" for key, value in crawl.items())
-        return (
-            f"database: {database}\n"
-            f"home_country: NL\n"
-            f"dns:\n  nameservers: [127.0.0.1]\n  port: {self.dns.port}\n  timeout: 1.0\n"
-            f"geoip:\n  country_db: {self.country_db}\n  asn_db: {self.asn_db}\n"
-            f"asn:\n  cymru_dns: false\n"
-            f"rdap:\n  enabled: false\n"
-            f"crawl:\n  allow_private_addresses: true\n{crawl_lines}"
-        )
+        know no 127.x address); private addresses allowed, since every address here is loopback.
+        ``crawl`` adds keys of the crawl section (paths become text)."""
+        config = {
+            "database": str(database),
+            "home_country": "NL",
+            "dns": {"nameservers": ["127.0.0.1"], "port": self.dns.port, "timeout": 1.0},
+            "geoip": {"country_db": str(self.country_db), "asn_db": str(self.asn_db)},
+            "asn": {"cymru_dns": False},
+            "rdap": {"enabled": False},
+            "crawl": {"allow_private_addresses": True, **{key: _plain(value) for key, value in crawl.items()}},
+        }
+        return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
 
     def write_config(self, path: Path, database: Path, **crawl: object) -> Path:
-        path.write_text(self.config_text(database, **crawl))
+        path.write_text(self.config_text(database, **crawl), encoding="utf-8")
         return path
+
+
+def _plain(value: object) -> object:
+    """A value YAML can hold as it is; anything else (a Path) as its text."""
+    if value is None or isinstance(value, bool | int | float | str | list | dict):
+        return value
+    return str(value)
