@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
 from ..config import Config
+from ..detect import refresh_moves
 from ..errors import MonitorError
 from ..resolve.dns import AsyncResolver, DnsAnswer
 from ..resolve.enrich import Enricher, IpInfo
@@ -42,18 +45,22 @@ class CrawlSummary:
     ips: int = 0
     outcomes: Counter = field(default_factory=Counter)
     hosters_changed: int = 0
+    moves_confirmed: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # per phase
     status: str = "running"
 
     def line(self) -> str:
         """One line for cron's mail or a log."""
         outcomes = ", ".join(f"{n} {o}" for o, n in sorted(self.outcomes.items()))
         return (f"crawl {self.crawl_id} ({self.mode}) {self.status}: {self.urls} URLs ({outcomes}); "
-                f"{self.hosts} hosts, {self.ips} IPs; {self.hosters_changed} hosters changed location")
+                f"{self.hosts} hosts, {self.ips} IPs; {self.hosters_changed} hosters changed location; "
+                f"{self.moves_confirmed} moves confirmed")
 
     def to_json(self) -> dict:
         return {"crawl": self.crawl_id, "mode": self.mode, "status": self.status, "urls": self.urls,
                 "hosts": self.hosts, "ips": self.ips, "outcomes": dict(self.outcomes),
-                "hosters_changed": self.hosters_changed}
+                "hosters_changed": self.hosters_changed, "moves_confirmed": self.moves_confirmed,
+                "seconds": {phase: round(s, 3) for phase, s in self.seconds.items()}}
 
 
 def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = None,
@@ -65,24 +72,38 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
     summary = CrawlSummary(crawl_id=crawl_id, mode=mode)
     progress = progress or (lambda phase, done, total: None)
     writers = history.writers(db)
+    phase = _Phases(summary)
     try:
-        hosts = _hosts(db, limit)
-        answers = _resolve(config, hosts, progress)
-        writers["hosts"].write(crawl_id, (
-            (a.host, (a.status, history.as_json(a.cname_chain) if a.cname_chain else None,
-                      history.as_json(a.ips))) for a in answers.values()))
+        with phase("resolve"):
+            hosts = _hosts(db, limit)
+            answers = _resolve(config, hosts, progress)
+            writers["hosts"].write(crawl_id, (
+                (a.host, (a.status, history.as_json(a.cname_chain) if a.cname_chain else None,
+                          history.as_json(a.ips))) for a in answers.values()))
         summary.hosts = len(answers)
-        with Enricher(config, db) as enricher:
+        with phase("enrich"), Enricher(config, db) as enricher:
             infos = _enrich(enricher, answers, progress)
             sources = [{"name": s.name, "build": s.build} for s in enricher.sources()]
-        writers["ips"].write(crawl_id, _ip_states(db, infos.values()))
+        with phase("enrich"):
+            writers["ips"].write(crawl_id, _ip_states(db, infos.values()))
         summary.ips = len(infos)
-        if mode == "head":
-            raise MonitorError("head mode is not built yet: run `monitor crawl --dns-only`")
-        url_states = _dns_only_url_states(db, answers, infos, limit, summary)
-        writers["urls"].write(crawl_id, url_states)
-        writers["hosters"].write(crawl_id, history.hoster_locations(db, crawl_id))
-        summary.hosters_changed = writers["hosters"].changed
+        with phase("revisit"):
+            if mode == "head":
+                # Scrapy, in a child process, reads this crawl's host and IP states just written
+                # and writes the URL states itself (through the same IntervalWriter).
+                from . import scrapy_run
+
+                result = scrapy_run.crawl_urls(config, crawl_id, limit=limit, progress=progress)
+                summary.urls = result.urls
+                summary.outcomes.update(result.outcomes)
+            else:
+                writers["urls"].write(crawl_id, _dns_only_url_states(db, answers, infos, limit, summary))
+        with phase("detect"):
+            writers["hosters"].write(crawl_id, history.hoster_locations(db, crawl_id))
+            summary.hosters_changed = writers["hosters"].changed
+            refresh_moves(db, config)
+            summary.moves_confirmed = db.execute(
+                "SELECT COUNT(*) FROM moves WHERE confirmed_crawl = ?", [crawl_id]).fetchone()[0]
         summary.status = "complete"
     except BaseException:
         summary.status = "failed"
@@ -91,6 +112,21 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
     history.finish_crawl(db, crawl_id, "complete", summary.to_json(), sources)
     log.info(summary.line())
     return summary
+
+
+class _Phases:
+    """Times each phase of a crawl into summary.seconds (a phase may be entered more than once)."""
+
+    def __init__(self, summary: CrawlSummary) -> None:
+        self.summary = summary
+
+    @contextmanager
+    def __call__(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.summary.seconds[name] = self.summary.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
 def _begin(db: Database, config: Config, mode: str) -> int:

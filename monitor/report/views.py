@@ -123,7 +123,8 @@ def history(db: Database, url: str) -> dict:
 def crawl_summary_rows(summary) -> list[dict]:
     """A crawl's closing summary (monitor.crawl.run.CrawlSummary) as rows for a terminal."""
     outcomes = summary.outcomes
-    errors = sum(n for o, n in outcomes.items() if o in ("http-error", "unreachable", "too-many-redirects"))
+    errors = sum(n for o, n in outcomes.items()
+                 if o in ("http-error", "unreachable", "redirect-loop", "too-many-redirects", "error"))
     rows = [
         ("crawl", f"{summary.crawl_id} ({summary.mode}, {summary.status})"),
         ("URLs", summary.urls),
@@ -136,5 +137,6 @@ def crawl_summary_rows(summary) -> list[dict]:
         ("hosts resolved", summary.hosts),
         ("IPs enriched", summary.ips),
         ("hosters whose location changed", summary.hosters_changed),
+        ("moves confirmed", summary.moves_confirmed),
     ]
     return [{"what": what, "count": value} for what, value in rows]

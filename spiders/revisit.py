@@ -1,0 +1,317 @@
+"""The nightly revisit: one HEAD request per active reported URL, never a body.
+
+    monitor.spiders.revisit.RevisitSpider  (installed under `monitor`; run by monitor.crawl.scrapy_run)
+
+- ``start()`` streams the active URLs from the store in id order, a page at a time (memory stays
+  flat however many URLs there are), the first ``MONITOR_LIMIT`` of them for a trial.
+- Before any request, the URL's own host is looked up in this crawl's DNS answers
+  (``HostCache``): a host that did not resolve gives ``unresolved`` and one whose addresses are
+  all private (with ``crawl.allow_private_addresses`` false) gives ``refused-private``; neither
+  sends anything.
+- The request is a HEAD. Where HEAD is refused (405, 501), one GET, stopped when its headers
+  arrive (``StopDownload`` raised from the ``headers_received`` signal): no body byte is read.
+  Should one arrive anyway, the ``bytes_received`` handler stops the download too (and
+  ``DOWNLOAD_MAXSIZE`` is 1 byte). Nothing here looks at ``response.body``.
+- Redirects are followed here, not by Scrapy's middleware, so that the chain is recorded and each
+  target's host is checked before it is contacted. Up to ``REDIRECT_MAX_TIMES`` hops; a target seen
+  before is a ``redirect-loop``, one hop too many ``too-many-redirects``; a target host with only
+  private addresses is not followed (``refused-private``).
+- Outcomes: ``online`` (2xx, after any redirects), ``removed`` (404, 410), ``http-error`` (other
+  statuses), ``unreachable`` (connection refused, reset, timeout, TLS error, not HTTP; ``detail``
+  names the error classes, never a message that could quote what the server sent), plus the
+  three above, and ``error`` should handling a response ever fail (a bug; logged). The
+  countries and ASNs are those of the URL's OWN host: a redirect target's addresses are
+  recorded in ``detail`` and do not move the hoster.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import urljoin, urlparse
+
+import scrapy
+from scrapy import signals
+from scrapy.exceptions import CannotResolveHostError, DownloadTimeoutError, StopDownload
+from scrapy.http import Request, Response
+from twisted.internet.error import DNSLookupError
+from twisted.python.failure import Failure
+from w3lib.url import safe_url_string
+
+from monitor.crawl.pipelines import Observation
+from monitor.crawl.resolver import HostCache, HostEntry
+from monitor.crawl.settings import MAX_REDIRECTS
+
+PAGE = 1_000
+HEAD_REFUSED = frozenset({405, 501})
+
+
+def outcome_for(status: int) -> str:
+    if 200 <= status < 300:
+        return "online"
+    if status in (404, 410):
+        return "removed"
+    return "http-error"
+
+
+def _name(error: object) -> str:
+    """A class name that says what it is: OpenSSL's TLS failures are all called "Error"."""
+    cls = type(error)
+    if cls.__name__ in ("Error", "Exception"):
+        return f"{cls.__module__}.{cls.__name__}"
+    return cls.__name__
+
+
+def describe(failure: Failure | BaseException) -> str:
+    """The error as class names only ("DownloadFailedError: ResponseFailed(ConnectionLost)"):
+    messages are left out because some quote what the server sent (a parse error quotes the
+    line it could not parse)."""
+    error = failure.value if isinstance(failure, Failure) else failure
+
+    def with_reasons(e: BaseException) -> str:
+        reasons = getattr(e, "reasons", None)  # ResponseFailed and friends wrap failures
+        if not reasons:
+            return _name(e)
+        return _name(e) + "(" + ", ".join(_name(r.value if isinstance(r, Failure) else r)
+                                          for r in reasons) + ")"
+
+    names = [with_reasons(error)]
+    cause = error.__cause__ or error.__context__
+    if cause is not None and type(cause) is not type(error):
+        names.append(with_reasons(cause))
+    return ": ".join(names)
+
+
+class RevisitSpider(scrapy.Spider):
+    name = "revisit"
+
+    def __init__(self, *args: Any, hosts: HostCache | None = None, database: str | None = None,
+                 limit: int | None = None, allow_private: bool = False,
+                 max_redirects: int = MAX_REDIRECTS, timeout: float | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hosts = hosts
+        self.database = database
+        self.limit = limit
+        self.allow_private = allow_private
+        self.max_redirects = max_redirects
+        self.timeout = timeout
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> RevisitSpider:
+        settings = crawler.settings
+        limit = settings.get("MONITOR_LIMIT")
+        kwargs.update(
+            hosts=HostCache.shared(settings),
+            database=settings["MONITOR_DATABASE"],
+            limit=int(limit) if limit is not None else None,
+            allow_private=settings.getbool("MONITOR_ALLOW_PRIVATE"),
+            max_redirects=settings.getint("REDIRECT_MAX_TIMES", MAX_REDIRECTS),
+            timeout=settings.getfloat("DOWNLOAD_TIMEOUT"),
+        )
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.on_headers, signal=signals.headers_received)
+        crawler.signals.connect(spider.on_bytes, signal=signals.bytes_received)
+        return spider
+
+    # -- never a body ---------------------------------------------------------------------------
+
+    def on_headers(self, headers: Any, body_length: int, request: Request, spider: Any = None) -> None:
+        """A GET (HEAD refused) ends here: status and headers are all we take."""
+        if request.method != "HEAD":
+            raise StopDownload(fail=False)
+
+    def on_bytes(self, data: bytes, request: Request, spider: Any = None) -> None:
+        """Body bytes: should never come; if they do, stop at once (nothing is kept)."""
+        raise StopDownload(fail=False)
+
+    # -- the URLs --------------------------------------------------------------------------------
+
+    def urls(self, page: int = PAGE) -> Iterator[tuple[int, str, str]]:
+        """(id, url, host) of the active URLs in id order, a page at a time."""
+        conn = sqlite3.connect(self.database, timeout=30)
+        try:
+            after, left = 0, self.limit
+            while left is None or left > 0:
+                size = page if left is None else min(page, left)
+                rows = conn.execute(
+                    "SELECT id, url, host FROM urls WHERE active AND id > ? ORDER BY id LIMIT ?",
+                    [after, size]).fetchall()
+                if not rows:
+                    return
+                yield from rows
+                after = rows[-1][0]
+                if left is not None:
+                    left -= len(rows)
+        finally:
+            conn.close()
+
+    async def start(self) -> AsyncIterator[Request | Observation]:
+        for url_id, url, host in self.urls():
+            item = self.begin(url_id, url, host)
+            if isinstance(item, Request):
+                await self.room()
+            yield item
+
+    async def room(self) -> None:
+        """Wait until the engine can take another request. Scrapy keeps reading start() into its
+        scheduler (memory) while the downloader is busy; waiting here keeps the URLs in the store
+        until there is room, so memory does not grow with their number."""
+        crawler = getattr(self, "crawler", None)
+        engine = getattr(crawler, "engine", None)
+        while engine is not None and engine.needs_backout() and engine.running:
+            await crawler.signals.wait_for(signals.scheduler_empty)
+
+    def begin(self, url_id: int, url: str, host: str) -> Request | Observation:
+        """The first request for a URL, or its observation when its host may not be contacted."""
+        assert self.hosts is not None
+        entry = self.hosts.get(host)
+        if entry is None or not entry.resolved:
+            return Observation(url_id, "unresolved",
+                               countries=entry.countries if entry else None,
+                               asns=entry.asns if entry else None,
+                               detail=(entry.detail or entry.status) if entry else "not resolved by this crawl")
+        if not entry.allowed_ips(self.allow_private):
+            return Observation(url_id, "refused-private", countries=entry.countries, asns=entry.asns,
+                               detail=_private_detail(entry))
+        meta = {"url_id": url_id, "origin": url, "redirects": [], "countries": entry.countries,
+                "asns": entry.asns}
+        try:
+            return self.request(url, meta)
+        except ValueError as error:  # one bad row must not end start() for all the others
+            return self.internal_error(meta, url, error)
+
+    def request(self, url: str, meta: dict, method: str = "HEAD") -> Request:
+        return Request(url, method=method, callback=self.parse, errback=self.failed,
+                       dont_filter=True,
+                       meta={"monitor": meta, "dont_redirect": True, "handle_httpstatus_all": True})
+
+    # -- responses -------------------------------------------------------------------------------
+
+    def parse(self, response: Response) -> Iterator[Request | Observation]:
+        try:
+            yield from self._parse(response)
+        except Exception as error:  # a bug must not cost a URL its state
+            yield self.internal_error(response.meta["monitor"], response.url, error)
+
+    def _parse(self, response: Response) -> Iterator[Request | Observation]:
+        meta = dict(response.meta["monitor"])
+        method = response.request.method if response.request is not None else "HEAD"
+        ip = str(response.ip_address) if response.ip_address is not None else None
+        if ip is None and method != "HEAD":
+            # A GET stopped at its headers carries no address; it went over the connection
+            # its HEAD used (kept alive, same host and port), whose address we have.
+            ip = meta.get("head_ip")
+        status = response.status
+        if method == "HEAD" and status in HEAD_REFUSED:
+            yield self.request(response.url, {**meta, "head_ip": ip}, method="GET")
+            return
+        location = response.headers.get(b"Location")
+        if 300 <= status < 400 and location:
+            yield self.redirect(response.url, status, ip, location, meta)
+            return
+        detail = None
+        if 300 <= status < 400:
+            detail = "redirect without a Location"
+        yield self.observe(meta, outcome_for(status), status, response.url, ip,
+                           detail=detail or self.final_host(meta, response.url))
+
+    def redirect(self, url: str, status: int, ip: str | None, location: bytes,
+                 meta: dict) -> Request | Observation:
+        try:
+            target = urljoin(url, safe_url_string(location))
+            parsed = urlparse(target)
+            parsed.port  # noqa: B018 -- raises ValueError for a port out of range
+        except ValueError:
+            return self.observe(meta, "http-error", status, url, ip,
+                                detail="redirect to an invalid URL not followed")
+        seen = [meta["origin"], *meta["redirects"]]
+        meta = {**meta, "redirects": [*meta["redirects"], target]}
+        meta.pop("head_ip", None)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            return self.observe(meta, "http-error", status, url, ip,
+                                detail="redirect to a URL that is not http(s) not followed")
+        if target in seen:
+            return self.observe(meta, "redirect-loop", status, url, ip)
+        if len(meta["redirects"]) > self.max_redirects:
+            return self.observe(meta, "too-many-redirects", status, url, ip,
+                                detail=f"more than {self.max_redirects} redirects")
+        assert self.hosts is not None
+        entry = self.hosts.get(parsed.hostname)
+        if entry is not None:  # a host this crawl knows; others are checked by the resolver
+            refused = self.refused_target(meta, entry, status, url, ip)
+            if refused is not None:
+                return refused
+        return self.request(target, meta)
+
+    def refused_target(self, meta: dict, entry: HostEntry, status: int | None, url: str | None,
+                       ip: str | None) -> Observation | None:
+        """The observation when a redirect target's host may not be contacted, else None."""
+        if not entry.resolved:
+            return self.observe(meta, "unreachable", status, url, ip,
+                                detail=f"redirect target {entry.host} did not resolve: {entry.status}")
+        if not entry.allowed_ips(self.allow_private):
+            return self.observe(meta, "refused-private", status, url, ip,
+                                detail=f"redirect not followed: {_private_detail(entry)}")
+        return None
+
+    def failed(self, failure: Failure) -> Iterator[Observation]:
+        request: Request = failure.request  # type: ignore[attr-defined]
+        try:
+            yield from self._failed(failure, request)
+        except Exception as error:  # a bug must not cost a URL its state
+            yield self.internal_error(request.meta["monitor"], request.url, error)
+
+    def _failed(self, failure: Failure, request: Request) -> Iterator[Observation]:
+        meta = request.meta["monitor"]
+        host = urlparse(request.url).hostname or ""
+        if failure.check(CannotResolveHostError, DNSLookupError):
+            # Our resolver found no address it may connect to (it resolved the host first).
+            entry = self.hosts.get(host) if self.hosts is not None else None
+            if entry is not None:
+                if not meta["redirects"] and not entry.resolved:
+                    yield self.observe(meta, "unresolved", None, None, None, detail=entry.status)
+                    return
+                refused = self.refused_target(meta, entry, None, request.url, None)
+                if refused is not None:
+                    refused.http_status = None
+                    yield refused
+                    return
+        detail = describe(failure)
+        if failure.check(DownloadTimeoutError) and self.timeout:
+            detail += f" after {self.timeout:g} s"
+        yield self.observe(meta, "unreachable", None, request.url, None, detail=detail)
+
+    def closed(self, reason: str) -> None:
+        if self.hosts is not None:
+            self.hosts.close()
+
+    # -- observations ----------------------------------------------------------------------------
+
+    def final_host(self, meta: dict, url: str) -> str | None:
+        """Where a redirect ended, when on another host: its addresses and their location."""
+        host = urlparse(url).hostname or ""
+        if not meta["redirects"] or host == urlparse(meta["origin"]).hostname:
+            return None
+        entry = self.hosts.get(host) if self.hosts is not None else None
+        if entry is None:
+            return f"final host {host}"
+        return (f"final host {host}: {', '.join(entry.ips)}; countries {entry.countries or '[]'}; "
+                f"asns {entry.asns or '[]'}")
+
+    def internal_error(self, meta: dict, url: str, error: Exception) -> Observation:
+        # The traceback names our code only; no response content is in it.
+        self.logger.error("handling %s failed", url, exc_info=error)
+        return self.observe(meta, "error", None, url, None, detail=f"internal error: {_name(error)}")
+
+    def observe(self, meta: dict, outcome: str, status: int | None, url: str | None,
+                ip: str | None, detail: str | None = None) -> Observation:
+        return Observation(meta["url_id"], outcome, http_status=status, final_url=url,
+                           connected_ip=ip, redirects=list(meta["redirects"]),
+                           countries=meta["countries"], asns=meta["asns"], detail=detail)
+
+
+def _private_detail(entry: HostEntry) -> str:
+    return (f"{entry.host} resolves only to private addresses ({', '.join(entry.ips)}); "
+            "crawl.allow_private_addresses is false")
