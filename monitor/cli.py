@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -136,7 +137,8 @@ def lookup(ctx: click.Context, query: str, fmt: str) -> None:
     """Resolve and enrich one host, IP or URL as the crawl would: DNS, country, ASN, registry
     country and prefix (Team Cymru), RDAP network and abuse contacts, CDN marking."""
     config = _config(ctx)
-    result = resolve_lookup.lookup(config, query, open_store(config.database))
+    with closing(open_store(config.database)) as db:  # the store holds the Cymru and RDAP caches
+        result = resolve_lookup.lookup(config, query, db)
     if fmt == "json":
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
@@ -238,6 +240,19 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     config = _config(ctx)
     click.echo(f"serving {config.database} read-only at http://{host}:{port}/ (Ctrl-C stops)")
     datasette.serve(config, host, port)
+
+
+@cli.command()
+@click.option("--nights", type=click.IntRange(1, 60), default=6, show_default=True)
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
+              help="Put the world's database, config and chart in this folder (default: a new "
+                   "temporary folder, kept).")
+def demo(nights: int, keep: Path | None) -> None:
+    """A simulated world on loopback, crawled for several nights while its hosters move: shows
+    the moves detected, a few timelines and a chart. Needs no network and no config file."""
+    from .sim.demo import run_demo
+
+    run_demo(nights=nights, keep=keep, say=click.echo)
 
 
 def main() -> None:

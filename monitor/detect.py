@@ -163,7 +163,8 @@ def moves(timeline: list[Period], crawls: Crawls, *, home: str, confirm_after: i
             continue
         before = seen - period.crawls  # crawls of the candidate before this period
         at_crawl = crawls.nth(period.first_crawl, confirm_after - before)
-        confirmed_at = crawls.ended[at_crawl]
+        # The start of the confirming crawl: known when the crawl confirms it, so it never changes.
+        confirmed_at = crawls.started[at_crawl]
         first = candidate[0]
         if set(period.ips) == set(confirmed.ips) and not (period.cdn or confirmed.cdn):
             relabels.append(Relabel(period.ips, confirmed.countries, period.countries, first.start, confirmed_at))

@@ -72,7 +72,7 @@ def test_each_kind(db, before, after, kind):
     assert (move["from_asns"], move["to_asns"]) == ([before[1]], [after[1]])
     assert move["last_seen_before"] == "2026-03-02T02:30:00Z"
     assert move["first_seen_after"] == "2026-03-03T02:00:00Z"
-    assert move["confirmed_at"] == "2026-03-04T02:30:00Z"  # the second night at the new place
+    assert move["confirmed_at"] == "2026-03-04T02:00:00Z"  # the start of the second night at the new place
     assert move["urls"] == 1
 
 
@@ -95,7 +95,7 @@ def test_a_gap_then_a_new_country_is_a_move_across_the_gap(db):
     assert move["kind"] == "left-home"
     assert move["last_seen_before"] == "2026-03-02T02:30:00Z"
     assert move["first_seen_after"] == "2026-03-05T02:00:00Z"
-    assert move["confirmed_at"] == "2026-03-07T02:30:00Z"  # unresolved nights do not count
+    assert move["confirmed_at"] == "2026-03-07T02:00:00Z"  # unresolved nights do not count
     periods = timeline(db, "gap.test")["periods"]
     assert [(p["status"], p["countries"], p["start"], p["end"]) for p in periods] == [
         ("located", ["NL"], "2026-03-01T02:00:00Z", "2026-03-02T02:30:00Z"),

@@ -24,7 +24,7 @@ from ..detect import refresh_moves
 from ..errors import MonitorError
 from ..resolve.dns import AsyncResolver, DnsAnswer
 from ..resolve.enrich import Enricher, IpInfo
-from ..store import history, open_store
+from ..store import history, open_store, utcnow
 
 log = logging.getLogger("monitor.crawl")
 
@@ -64,11 +64,14 @@ class CrawlSummary:
 
 
 def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = None,
-              progress: Progress | None = None) -> CrawlSummary:
-    """Run one crawl over the active reported URLs (the first `limit` of them, for a trial)."""
+              progress: Progress | None = None, clock: history.Clock = utcnow) -> CrawlSummary:
+    """Run one crawl over the active reported URLs (the first `limit` of them, for a trial).
+
+    clock gives the crawl's start and end times; the demo's simulated calendar replaces it.
+    """
     mode = "dns-only" if dns_only or config.crawl.mode == "dns-only" else "head"
     db = open_store(config.database)
-    crawl_id = _begin(db, config, mode)
+    crawl_id = _begin(db, config, mode, clock)
     summary = CrawlSummary(crawl_id=crawl_id, mode=mode)
     progress = progress or (lambda phase, done, total: None)
     writers = history.writers(db)
@@ -107,9 +110,9 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
         summary.status = "complete"
     except BaseException:
         summary.status = "failed"
-        history.finish_crawl(db, crawl_id, "failed", summary.to_json(), [])
+        history.finish_crawl(db, crawl_id, "failed", summary.to_json(), [], clock)
         raise
-    history.finish_crawl(db, crawl_id, "complete", summary.to_json(), sources)
+    history.finish_crawl(db, crawl_id, "complete", summary.to_json(), sources, clock)
     log.info(summary.line())
     return summary
 
@@ -129,14 +132,14 @@ class _Phases:
             self.summary.seconds[name] = self.summary.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
-def _begin(db: Database, config: Config, mode: str) -> int:
+def _begin(db: Database, config: Config, mode: str, clock: history.Clock) -> int:
     running = history.running_crawl(db)
     if running is not None:
         raise CrawlRunning(
             f"crawl {running['id']} is running on {config.database} (pid {running['pid']}, "
             f"started {running['started_at']}); wait for it to finish"
         )
-    return history.begin_crawl(db, mode, config.model_dump(mode="json"))
+    return history.begin_crawl(db, mode, config.model_dump(mode="json"), clock)
 
 
 def _hosts(db: Database, limit: int | None) -> list[str]:

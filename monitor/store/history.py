@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 
 from sqlite_utils import Database
@@ -23,7 +23,10 @@ from . import utcnow
 BATCH = 5_000
 
 
-def begin_crawl(db: Database, mode: str, settings: dict) -> int:
+Clock = Callable[[], str]  # the time to record, as utcnow() gives it
+
+
+def begin_crawl(db: Database, mode: str, settings: dict, clock: Clock = utcnow) -> int:
     """Start a crawl's row (status running); crawls left running by a dead process are closed."""
     with db.atomic():
         for crawl_id, pid in db.execute("SELECT id, pid FROM crawls WHERE status = 'running'").fetchall():
@@ -31,15 +34,16 @@ def begin_crawl(db: Database, mode: str, settings: dict) -> int:
                 db.execute("UPDATE crawls SET status = 'interrupted' WHERE id = ?", [crawl_id])
         return db.execute(
             "INSERT INTO crawls (started_at, status, pid, mode, settings) VALUES (?, 'running', ?, ?, ?)",
-            [utcnow(), os.getpid(), mode, json.dumps(settings, sort_keys=True, default=str)],
+            [clock(), os.getpid(), mode, json.dumps(settings, sort_keys=True, default=str)],
         ).lastrowid
 
 
-def finish_crawl(db: Database, crawl_id: int, status: str, counts: dict, sources: Sequence[dict]) -> None:
+def finish_crawl(db: Database, crawl_id: int, status: str, counts: dict, sources: Sequence[dict],
+                 clock: Clock = utcnow) -> None:
     with db.atomic():
         db.execute(
             "UPDATE crawls SET finished_at = ?, status = ?, counts = ?, sources = ? WHERE id = ?",
-            [utcnow(), status, json.dumps(counts, sort_keys=True), json.dumps(list(sources)), crawl_id],
+            [clock(), status, json.dumps(counts, sort_keys=True), json.dumps(list(sources)), crawl_id],
         )
 
 

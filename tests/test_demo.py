@@ -1,0 +1,52 @@
+"""monitor demo: the scripted world's moves come out right, a chart is written, nothing is left running."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from monitor.config import load_file
+from monitor.detect import list_moves
+from monitor.store import open_store
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def test_demo(tmp_path):
+    keep = tmp_path / "demo"
+    result = subprocess.run([sys.executable, "-m", "monitor", "demo", "--keep", str(keep)],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Moves detected (7)" in out
+    assert f"chart:    {keep / 'timeline-tulip-img.test.png'}" in out
+    assert (keep / "timeline-tulip-img.test.png").stat().st_size > 10_000
+    assert "URLs found removed (404/410) at the last night: 3" in out
+    assert children_of(os.getpid()) == []
+
+    config = load_file(keep / "config.yaml")
+    db = open_store(config.database)
+    moves = {m["hoster"]: (m["kind"], m["from_countries"], m["to_countries"], m["destination_has_hotline"])
+             for m in list_moves(db, config)}
+    db.close()
+    assert moves == {
+        "tulip-img.test": ("left-home", ["NL"], ["MD"], None),
+        "phoenix.test": ("left-home", ["NL"], ["SC"], None),
+        "cloaked.test": ("masked", ["DE"], ["US"], None),
+        "homecoming.test": ("came-home", ["RU"], ["NL"], True),
+        "maple.test": ("left-home", ["NL"], ["CA"], False),
+        "roundrobin.test": ("left-home", ["DE", "NL"], ["DE"], True),
+        "offshore.test": ("abroad", ["MD"], ["SC"], None),
+    }  # flapper.test (one night away) and dike.test (a new network at home) made no move
