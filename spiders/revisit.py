@@ -42,6 +42,7 @@ from w3lib.url import safe_url_string
 from monitor.crawl.pipelines import Observation
 from monitor.crawl.resolver import HostCache, HostEntry
 from monitor.crawl.settings import MAX_REDIRECTS
+from monitor.store.history import active_urls
 
 PAGE = 1_000
 HEAD_REFUSED = frozenset({405, 501})
@@ -129,21 +130,9 @@ class RevisitSpider(scrapy.Spider):
     # -- the URLs --------------------------------------------------------------------------------
 
     def urls(self, page: int = PAGE) -> Iterator[tuple[int, str, str]]:
-        """(id, url, host) of the active URLs in id order, a page at a time."""
         conn = sqlite3.connect(self.database, timeout=30)
         try:
-            after, left = 0, self.limit
-            while left is None or left > 0:
-                size = page if left is None else min(page, left)
-                rows = conn.execute(
-                    "SELECT id, url, host FROM urls WHERE active AND id > ? ORDER BY id LIMIT ?",
-                    [after, size]).fetchall()
-                if not rows:
-                    return
-                yield from rows
-                after = rows[-1][0]
-                if left is not None:
-                    left -= len(rows)
+            yield from active_urls(conn, self.limit, page)
         finally:
             conn.close()
 

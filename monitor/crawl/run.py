@@ -216,7 +216,7 @@ def _location(answer: DnsAnswer | None, infos: dict[str, IpInfo]) -> tuple[str |
 def _dns_only_url_states(db: Database, answers: dict[str, DnsAnswer], infos: dict[str, IpInfo],
                          limit: int | None, summary: CrawlSummary) -> Iterator[tuple[int, tuple]]:
     """Without HTTP a URL is `resolved` or `unresolved`, located where its own host resolved."""
-    for url_id, host in active_urls(db, limit):
+    for url_id, _, host in history.active_urls(db.conn, limit):
         answer = answers.get(host)
         ok = answer is not None and answer.status == "ok"
         outcome = "resolved" if ok else "unresolved"
@@ -226,18 +226,3 @@ def _dns_only_url_states(db: Database, answers: dict[str, DnsAnswer], infos: dic
         yield url_id, (outcome, None, None, None, None, countries, asns,
                        None if ok else (answer.status if answer else "not resolved"))
 
-
-def active_urls(db: Database, limit: int | None = None, page: int = 5_000) -> Iterator[tuple[int, str]]:
-    """(id, host) of the active URLs in id order, a page at a time: memory stays flat however
-    many URLs there are, and no read statement is left open across the writes."""
-    after, left = 0, limit
-    while left is None or left > 0:
-        size = page if left is None else min(page, left)
-        rows = db.execute("SELECT id, host FROM urls WHERE active AND id > ? ORDER BY id LIMIT ?",
-                          [after, size]).fetchall()
-        if not rows:
-            return
-        yield from rows
-        after = rows[-1][0]
-        if left is not None:
-            left -= len(rows)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 
 from sqlite_utils import Database
@@ -94,6 +95,23 @@ class IntervalWriter:
                     else:
                         conn.execute(self._insert, (key, crawl_id, crawl_id, *state))
                         self.changed += 1
+
+
+def active_urls(conn: sqlite3.Connection, limit: int | None = None, page: int = 5_000
+                ) -> Iterator[tuple[int, str, str]]:
+    """(id, url, host) of the active URLs in id order, a page at a time: memory stays flat however
+    many URLs there are, and no read statement is left open across a crawl's writes."""
+    after, left = 0, limit
+    while left is None or left > 0:
+        size = page if left is None else min(page, left)
+        rows = conn.execute("SELECT id, url, host FROM urls WHERE active AND id > ? ORDER BY id LIMIT ?",
+                            [after, size]).fetchall()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1][0]
+        if left is not None:
+            left -= len(rows)
 
 
 def as_json(values: Iterable) -> str:
