@@ -40,18 +40,16 @@ INHOPE's 2009 members list, so "not a member" before 2009 is only as good as the
 from __future__ import annotations
 
 import calendar
-import csv
 import datetime
-import io
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 from types import MappingProxyType
 from typing import Literal, TypeAlias, cast, get_args
 
+from monitor.csvdata import csv_table, load_file, load_shipped
 from monitor.errors import DatabaseFileError
 
 Confidence: TypeAlias = Literal["listed", "reported", "uncertain"]
@@ -193,13 +191,7 @@ def load_hotlines(path: str | os.PathLike[str] | None = None) -> HotlineTable:
     """
     if path is None:
         return _shipped_table()
-    name = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise DatabaseFileError(f"{name}: cannot read the hotlines file: {_reason(error)}") from None
-    return HotlineTable(_parse(text, name))
+    return HotlineTable(load_file(path, "hotlines", _parse))
 
 
 def has_hotline(country: str, on: datetime.date) -> bool | None:
@@ -214,20 +206,11 @@ def hotline_names(country: str, on: datetime.date) -> tuple[str, ...]:
 
 @cache
 def _shipped_table() -> HotlineTable:
-    resource = files("monitor.data").joinpath("hotlines.csv")
-    name = str(resource)
-    try:
-        text = resource.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise DatabaseFileError(f"{name}: cannot read the hotlines file: {_reason(error)}") from None
-    return HotlineTable(_parse(text, name))
+    return HotlineTable(load_shipped("hotlines.csv", "hotlines", _parse))
 
 
 def _parse(text: str, name: str) -> list[Hotline]:
-    rows = _rows(text, name)
-    line, header = next(rows, (0, []))
-    if not header:
-        raise DatabaseFileError(f"{name}: empty file, expected the header {','.join(COLUMNS)}")
+    line, header, rows = csv_table(text, name, COLUMNS)
     if tuple(cell.lower() for cell in header) != COLUMNS:
         raise DatabaseFileError(
             f"{name}, line {line}: bad header {','.join(header)!r}, expected {','.join(COLUMNS)}"
@@ -278,22 +261,6 @@ def _hotline(row: dict[str, str], where: str) -> Hotline:
     )
 
 
-def _rows(text: str, name: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number where the row starts, stripped cells) for each row that is not blank."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    while True:
-        line = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            raise DatabaseFileError(f"{name}, line {line}: not valid CSV: {error}") from None
-        cells = [cell.strip() for cell in cells]
-        if any(cells):
-            yield line, cells
-
-
 def _check_country(country: str) -> str:
     if not isinstance(country, str):
         raise TypeError(f"country must be a str, not {type(country).__name__}")
@@ -306,9 +273,3 @@ def _check_date(on: datetime.date) -> datetime.date:
     if isinstance(on, datetime.datetime) or not isinstance(on, datetime.date):
         raise TypeError(f"on must be a datetime.date, not {type(on).__name__}")
     return on
-
-
-def _reason(error: OSError | UnicodeDecodeError) -> str:
-    if isinstance(error, UnicodeDecodeError):
-        return f"not UTF-8 text (byte {error.start})"
-    return error.strerror or str(error)

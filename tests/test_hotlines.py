@@ -1,11 +1,9 @@
 """monitor.hotlines: INHOPE hotline membership by country and date, from data/hotlines.csv."""
 
-import csv
 import dataclasses
 import datetime
 import re
 from datetime import date
-from importlib.resources import files
 
 import pytest
 
@@ -21,32 +19,24 @@ from monitor.hotlines import (
     hotline_names,
     load_hotlines,
 )
+from csv_helpers import (
+    assert_sources_listed,
+    error_at,
+    shipped_rows,
+    shipped_text,
+    sources_section,
+    undocumented_columns,
+    write,
+)
 
 HEADER = "iso2,country,hotline,joined,left,confidence,note,sources\n"
-
-
-def shipped_rows() -> list[dict[str, str]]:
-    """data/hotlines.csv read with the csv module alone, independently of the loader."""
-    text = files("monitor.data").joinpath("hotlines.csv").read_text(encoding="utf-8")
-    return list(csv.DictReader(text.splitlines()))
-
-
-def write(tmp_path, text: str, name: str = "hotlines.csv"):
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def error_at(path, line: int) -> str:
-    """A pytest.raises `match` pattern: the message names the file and the line."""
-    return rf"^{re.escape(str(path))}, line {line}: "
 
 
 # --- the shipped file ------------------------------------------------------------------------
 
 
 def test_shipped_file_loads_every_row():
-    rows = shipped_rows()
+    rows = shipped_rows("hotlines.csv")
     table = load_hotlines()
     assert len(rows) == 28
     assert len(table) == 28
@@ -86,14 +76,14 @@ def test_bulgaria_after_the_uncertain_join_is_unknown_not_true():
 
 
 def test_moldova_is_not_in_the_file_so_unknown():
-    assert "MD" not in {row["iso2"] for row in shipped_rows()}
+    assert "MD" not in {row["iso2"] for row in shipped_rows("hotlines.csv")}
     assert "MD" not in load_hotlines().countries()
     assert has_hotline("MD", date(2024, 1, 1)) is None  # never "no"
     assert hotline_names("MD", date(2024, 1, 1)) == ()
 
 
 def test_canada_left_in_2020():
-    (row,) = [row for row in shipped_rows() if row["iso2"] == "CA"]
+    (row,) = [row for row in shipped_rows("hotlines.csv") if row["iso2"] == "CA"]
     assert (row["joined"], row["left"], row["confidence"]) == ("2009", "2020", "reported")
     assert has_hotline("CA", date(2015, 1, 1)) is True
     assert has_hotline("CA", date(2019, 12, 31)) is True
@@ -244,19 +234,14 @@ def test_period_rejects_other_formats(text):
 
 
 def test_every_source_key_is_listed_in_sources_md():
-    sources_md = files("monitor.data").joinpath("SOURCES.md").read_text(encoding="utf-8")
-    listed = set(re.findall(r"^- (S\d+[a-z]?):", sources_md, flags=re.MULTILINE))
-    used = {key for hotline in load_hotlines() for key in hotline.sources}
-    assert used
-    assert used <= listed
+    assert_sources_listed(load_hotlines(), r"S\d+[a-z]?")
 
 
 def test_sources_md_documents_the_columns_and_that_the_list_is_partial():
-    sources_md = files("monitor.data").joinpath("SOURCES.md").read_text(encoding="utf-8")
-    section = sources_md.split("## hotlines.csv", 1)[1].split("\n## ", 1)[0]
-    for column in hotlines.COLUMNS:
-        assert f"| `{column}` |" in section
+    section = sources_section("hotlines.csv")
+    assert undocumented_columns(section, hotlines.COLUMNS) == []
     assert "PARTIAL" in section
+    sources_md = shipped_text("SOURCES.md")
     assert "2026-11-28" in sources_md and "2026-10-09" in sources_md
 
 

@@ -1,9 +1,7 @@
 """monitor.resolve.networks: edge networks by ASN, from the shipped data/networks.csv."""
 
-import csv
 import dataclasses
 import re
-from importlib.resources import files
 
 import pytest
 
@@ -17,32 +15,16 @@ from monitor.resolve.networks import (
     edge_network,
     load_networks,
 )
+from csv_helpers import assert_sources_listed, error_at, shipped_rows, sources_section, undocumented_columns, write
 
 HEADER = "asn,operator,kind,sources,note\n"
-
-
-def shipped_rows() -> list[dict[str, str]]:
-    """data/networks.csv read with the csv module alone, independently of the loader."""
-    text = files("monitor.data").joinpath("networks.csv").read_text(encoding="utf-8")
-    return list(csv.DictReader(text.splitlines()))
-
-
-def write(tmp_path, text: str, name: str = "mine.csv"):
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def error_at(path, line: int) -> str:
-    """A pytest.raises `match` pattern: the message names the file and the line."""
-    return rf"^{re.escape(str(path))}, line {line}: "
 
 
 # --- the shipped file ------------------------------------------------------------------------
 
 
 def test_shipped_file_loads_every_row():
-    rows = shipped_rows()
+    rows = shipped_rows("networks.csv")
     table = load_networks()
     assert len(rows) == 83
     assert len(table) == len(rows)
@@ -79,7 +61,7 @@ def test_cloud_networks_are_never_edges(asn):
 
 
 def test_edge_network_answers_by_kind_for_every_shipped_row():
-    for row in shipped_rows():
+    for row in shipped_rows("networks.csv"):
         network = edge_network(int(row["asn"]))
         if row["kind"] == "cloud":
             assert network is None, row
@@ -137,18 +119,12 @@ def test_asn_must_be_in_range(asn):
 
 
 def test_every_source_key_is_listed_in_sources_md():
-    sources_md = files("monitor.data").joinpath("SOURCES.md").read_text(encoding="utf-8")
-    listed = set(re.findall(r"^- (A\d+):", sources_md, flags=re.MULTILINE))
-    used = {key for network in load_networks() for key in network.sources}
-    assert used
-    assert used <= listed
+    assert_sources_listed(load_networks(), r"A\d+")
 
 
 def test_sources_md_documents_the_columns_and_the_cloud_caveat():
-    sources_md = files("monitor.data").joinpath("SOURCES.md").read_text(encoding="utf-8")
-    section = sources_md.split("## networks.csv", 1)[1].split("\n## ", 1)[0]
-    for column in networks.COLUMNS:
-        assert f"| `{column}` |" in section
+    section = sources_section("networks.csv")
+    assert undocumented_columns(section, networks.COLUMNS) == []
     assert "**not edges**" in section
 
 

@@ -13,17 +13,15 @@ Sources, columns and caveats: data/SOURCES.md.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 from types import MappingProxyType
 from typing import Literal, TypeAlias, cast, get_args
 
+from monitor.csvdata import csv_table, load_file, load_shipped
 from monitor.errors import DatabaseFileError
 
 Kind: TypeAlias = Literal["cdn", "reverse-proxy", "ddos-protection", "cloud"]
@@ -110,29 +108,16 @@ def edge_network(asn: int | None) -> Network | None:
 
 def read_networks(path: str | os.PathLike[str]) -> list[Network]:
     """The rows of one networks CSV file, validated. Raises DatabaseFileError."""
-    name = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise DatabaseFileError(f"{name}: cannot read the networks file: {_reason(error)}") from None
-    return _parse(text, name)
+    return load_file(path, "networks", _parse)
 
 
 @cache
 def _shipped_table() -> NetworkTable:
-    resource = files("monitor.data").joinpath("networks.csv")
-    name = str(resource)
-    try:
-        text = resource.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise DatabaseFileError(f"{name}: cannot read the networks file: {_reason(error)}") from None
-    return NetworkTable(_parse(text, name))
+    return NetworkTable(load_shipped("networks.csv", "networks", _parse))
 
 
 def _parse(text: str, name: str) -> list[Network]:
-    rows = _rows(text, name)
-    header_line, header_cells = next(rows, (0, []))
+    header_line, header_cells, rows = csv_table(text, name, COLUMNS)
     header = _check_header(header_cells, name, header_line)
     networks: list[Network] = []
     seen_on_line: dict[int, int] = {}
@@ -172,25 +157,7 @@ def _network(row: dict[str, str], name: str, line: int) -> Network:
     return Network(asn, operator, cast(Kind, kind), sources, row.get("note", ""))
 
 
-def _rows(text: str, name: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number where the row starts, stripped cells) for each row that is not blank."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    while True:
-        line = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            raise DatabaseFileError(f"{name}, line {line}: not valid CSV: {error}") from None
-        cells = [cell.strip() for cell in cells]
-        if any(cells):
-            yield line, cells
-
-
 def _check_header(cells: list[str], name: str, line: int) -> tuple[str, ...]:
-    if not cells:
-        raise DatabaseFileError(f"{name}: empty file, expected the header {','.join(COLUMNS)}")
     header = tuple(cell.lower() for cell in cells)
     problems = []
     missing = [column for column in _REQUIRED_COLUMNS if column not in header]
@@ -216,9 +183,3 @@ def _check_asn(asn: int) -> int:
     if not 0 <= asn <= _MAX_ASN:
         raise ValueError(f"asn {asn} is out of range 0..{_MAX_ASN}")
     return asn
-
-
-def _reason(error: OSError | UnicodeDecodeError) -> str:
-    if isinstance(error, UnicodeDecodeError):
-        return f"not UTF-8 text (byte {error.start})"
-    return error.strerror or str(error)

@@ -19,11 +19,12 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterable
-from types import TracebackType
-from typing import Self, cast
+from typing import cast
 
 from dnslib import AAAA, CNAME, QTYPE, RCODE, RR, TXT, A, DNSError, DNSLabel, DNSRecord
 from dnslib.dns import RD
+
+from .loop import LoopServer, RequestLog
 
 __all__ = ["DNSServer"]
 
@@ -139,7 +140,7 @@ def _udp_wire(request: DNSRecord, reply: DNSRecord) -> bytes:
     return truncated.pack()
 
 
-class DNSServer:
+class DNSServer(LoopServer):
     """A DNS server on ``host`` answering over UDP and TCP on one ephemeral ``port``.
 
     Use as a context manager, or call ``start()`` and ``stop()``. Records may be
@@ -160,10 +161,7 @@ class DNSServer:
         self.port = port
         self.delay = delay
         self._zone = _Zone(ttl)
-        self._log: list[tuple[str, str]] = []
-        self._log_lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._log: RequestLog[tuple[str, str]] = RequestLog()
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._connections: set[asyncio.Transport] = set()
@@ -215,62 +213,25 @@ class DNSServer:
     @property
     def queries(self) -> list[tuple[str, str]]:
         """(name, type) of every question received, names lowercase without the dot."""
-        with self._log_lock:
-            return list(self._log)
+        return self._log.entries()
 
     @property
     def query_count(self) -> int:
-        with self._log_lock:
-            return len(self._log)
-
-    def reset_log(self) -> None:
-        with self._log_lock:
-            self._log.clear()
+        return len(self._log)
 
     # -- lifecycle ------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._runner is not None:
             raise RuntimeError("the DNS server is already running")
         udp_sock, tcp_sock = _bind_pair(self.host, self.port)
         self.port = udp_sock.getsockname()[1]
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name=f"sim-dns-{self.port}", daemon=True
-        )
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._open(udp_sock, tcp_sock), self._loop).result()
-        except BaseException:
+
+        def unbind() -> None:
             udp_sock.close()
             tcp_sock.close()
-            self._halt()
-            raise
 
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result()
-        self._halt()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _halt(self) -> None:
-        assert self._loop is not None and self._thread is not None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
-        self._loop = self._thread = None
+        self._start_loop(f"sim-dns-{self.port}", lambda: self._open(udp_sock, tcp_sock), unbind)
 
     async def _open(self, udp_sock: socket.socket, tcp_sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -299,16 +260,15 @@ class DNSServer:
         if not request.questions:
             return
         question = request.q
-        with self._log_lock:
-            self._log.append((_key(question.qname), QTYPE[question.qtype]))
+        self._log.append((_key(question.qname), QTYPE[question.qtype]))
         reply = self._zone.answer(request)
         if reply is None:
             return
         wire = _udp_wire(request, reply) if udp else reply.pack()
         delay = self.delay
         if delay > 0:
-            assert self._loop is not None
-            self._loop.call_later(delay, send, wire)
+            assert self._runner is not None
+            self._runner.loop.call_later(delay, send, wire)
         else:
             send(wire)
 

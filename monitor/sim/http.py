@@ -54,8 +54,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
-from types import TracebackType
-from typing import Self
+
+from .loop import LoopServer, RequestLog
 
 __all__ = [
     "BEHAVIOURS",
@@ -383,7 +383,7 @@ def _bind_all(addresses: tuple[str, ...], port: int) -> list[socket.socket]:
     raise OSError(errno.EADDRINUSE, f"found no port free on all of {', '.join(addresses)}")
 
 
-class WebServer:
+class WebServer(LoopServer):
     """HTTP/1.1 servers on each of ``addresses`` (loopback only), all at ``port``.
 
     ``port=0`` picks a free port, kept across ``stop()`` and ``start()`` so that
@@ -418,13 +418,10 @@ class WebServer:
         self.delay = delay
         self.slow_header_interval = slow_header_interval
         self._routes = _Routes()
-        self._log: list[_Record] = []
-        self._log_changed = threading.Condition()
+        self._log: RequestLog[_Record] = RequestLog()
         self._errors: list[BaseException] = []
         self._date = _Date()
         self._connection_ids = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._servers: list[asyncio.Server] = []
         self._handlers: set[asyncio.Task[None]] = set()
         self._transports: set[asyncio.BaseTransport] = set()
@@ -497,13 +494,12 @@ class WebServer:
     @property
     def requests(self) -> list[Request]:
         """Every request read, in order of arrival (copies: they do not change)."""
-        with self._log_changed:
-            return [record.snapshot() for record in self._log]
+        with self._log.changed:
+            return [record.snapshot() for record in self._log.entries()]
 
     @property
     def request_count(self) -> int:
-        with self._log_changed:
-            return len(self._log)
+        return len(self._log)
 
     @property
     def body_bytes_written(self) -> int:
@@ -516,74 +512,39 @@ class WebServer:
         written. Only a body far larger than those buffers (say 32 MB) can tell
         a client that stopped early from one that read everything.
         """
-        with self._log_changed:
-            return sum(record.body_bytes_written for record in self._log)
-
-    def reset_log(self) -> None:
-        with self._log_changed:
-            self._log.clear()
+        with self._log.changed:
+            return sum(record.body_bytes_written for record in self._log.entries())
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
         """Wait until the log holds at least ``count`` requests; False on timeout."""
-        with self._log_changed:
-            return self._log_changed.wait_for(lambda: len(self._log) >= count, timeout)
+        return self._log.wait_for(count, timeout)
 
     @property
     def errors(self) -> list[BaseException]:
         """Unexpected exceptions raised while serving (a bug in this module)."""
-        with self._log_changed:
+        with self._log.changed:
             return list(self._errors)
 
     # -- lifecycle ------------------------------------------------------------
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._runner is not None
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._runner is not None:
             raise RuntimeError("the web server is already running")
         sockets = _bind_all(self.addresses, self.port)
         self.port = sockets[0].getsockname()[1]
         self._closing = False
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name=f"sim-http-{self.port}", daemon=True
-        )
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._open(sockets), self._loop).result()
-        except BaseException:
-            asyncio.run_coroutine_threadsafe(self._close(), self._loop).result()
+
+        def close_all() -> None:
+            assert self._runner is not None
+            self._runner.call(self._close())
             for sock in sockets:
                 sock.close()
-            self._halt()
-            raise
 
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result()
-        self._halt()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _halt(self) -> None:
-        assert self._loop is not None and self._thread is not None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
-        self._loop = self._thread = None
+        self._start_loop(f"sim-http-{self.port}", lambda: self._open(sockets), close_all)
 
     async def _open(self, sockets: list[socket.socket]) -> None:
         for sock in sockets:
@@ -641,7 +602,7 @@ class WebServer:
             pass
         except Exception as error:  # a bug here; keep serving the others
             logger.exception("sim web server failed on a request")
-            with self._log_changed:
+            with self._log.changed:
                 self._errors.append(error)
         finally:
             transport.abort()  # nothing if closed already
@@ -694,9 +655,7 @@ class WebServer:
                     time=time.monotonic(),
                 )
             )
-            with self._log_changed:
-                self._log.append(record)
-                self._log_changed.notify_all()
+            self._log.append(record)
 
             route = self._routes.find(host, path)
             keep_alive = self._keep_alive(parsed, route)
@@ -830,7 +789,7 @@ class WebServer:
 
     def _count_body(self, record: _Record, count: int) -> None:
         if count:
-            with self._log_changed:
+            with self._log.changed:
                 record.body_bytes_written += count
 
     async def _trickle(self, writer: asyncio.StreamWriter, route: Route) -> None:

@@ -48,8 +48,9 @@ import threading
 import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
+
+from .loop import RequestLog, Server, daemon_thread
 
 __all__ = ["CONTENT_TYPE", "RDAPServer", "load_recorded"]
 
@@ -169,7 +170,7 @@ class _HTTPServer(ThreadingHTTPServer):
         self.sim = sim
 
 
-class RDAPServer:
+class RDAPServer(Server):
     """An RDAP server on ``host`` at ``base_url``, answering ``GET /ip/{address}``.
 
     ``responses`` maps an address or a CIDR to a raw RDAP network object. Use as
@@ -190,7 +191,7 @@ class RDAPServer:
         self.delay = delay
         self._index = _Index(responses)
         self._lock = threading.Lock()
-        self._log: list[str] = []
+        self._log: RequestLog[str] = RequestLog()
         self._failures: list[tuple[int, int | None]] = []
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -209,30 +210,22 @@ class RDAPServer:
     @property
     def requests(self) -> list[str]:
         """The path of every request received, in order."""
-        with self._lock:
-            return list(self._log)
+        return self._log.entries()
 
     @property
     def request_count(self) -> int:
-        with self._lock:
-            return len(self._log)
-
-    def reset_log(self) -> None:
-        with self._lock:
-            self._log.clear()
+        return len(self._log)
 
     def start(self) -> None:
         if self._httpd is not None:
             raise RuntimeError("the RDAP server is already running")
         self._httpd = _HTTPServer((self.host, self.port), self)
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},  # how long stop() may wait for the loop
-            name=f"sim-rdap-{self.port}",
-            daemon=True,
+        self._thread = daemon_thread(
+            f"sim-rdap-{self.port}",
+            self._httpd.serve_forever,
+            poll_interval=0.05,  # how long stop() may wait for the loop
         )
-        self._thread.start()
 
     def stop(self) -> None:
         if self._httpd is None or self._thread is None:
@@ -242,21 +235,8 @@ class RDAPServer:
         self._httpd.server_close()
         self._httpd = self._thread = None
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def _log_request(self, path: str) -> None:
-        with self._lock:
-            self._log.append(path)
+        self._log.append(path)
 
     def _take_failure(self) -> tuple[int, int | None] | None:
         with self._lock:
