@@ -104,3 +104,11 @@ def test_scrapy_knows_every_setting_we_set():
                if not name.startswith("MONITOR_") and name not in known
                and f'"{name}"' not in read_elsewhere]
     assert unknown == []
+
+
+def test_connections_are_not_kept_alive():
+    """Idle kept-alive connections to tens of thousands of hosts would exhaust file descriptors."""
+    from monitor.config import Config
+    from monitor.crawl.settings import scrapy_settings
+
+    assert scrapy_settings(Config(), 1)["DEFAULT_REQUEST_HEADERS"]["Connection"] == "close"
