@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -119,3 +122,15 @@ def test_a_second_crawl_while_one_runs_is_refused(world, monitor, tmp_path):
     assert monitor("crawl", "--dns-only").exit_code == 0
     assert db.execute("SELECT status FROM crawls ORDER BY id").fetchall() == [("interrupted",), ("complete",)]
     db.close()
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="util-linux `script` is needed to give the crawl a terminal")
+def test_on_a_terminal_a_progress_bar_and_a_summary_table(world, monitor, tmp_path):
+    """`script` runs the crawl on a pseudo-terminal, as a person at a shell would."""
+    command = f"{sys.executable} -m monitor --config {tmp_path / 'config.yaml'} crawl --dns-only"
+    shown = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stdout
+    assert "resolve  [##############################] 5/5" in shown.stdout  # five hosts
+    assert "hosters whose location changed" in shown.stdout and "moves confirmed" in shown.stdout
+    assert f"details: {tmp_path / 'data' / 'crawl.log'}" in shown.stdout
+    assert "crawl 1 (dns-only) complete" in (tmp_path / "data" / "crawl.log").read_text()
