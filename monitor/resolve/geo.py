@@ -168,6 +168,16 @@ class _MmdbDB:
 
     # Error paths, kept out of the lookups themselves.
 
+    def _record(self, ip: str) -> tuple[dict | None, int | None]:
+        """The record holding ip and its prefix length; (None, None) where there is none."""
+        try:
+            return self._reader.get_with_prefix_len(ip)
+        except InvalidDatabaseError as e:
+            raise self._corrupt(ip, e) from None
+        except ValueError as e:
+            self._lookup_value_error(ip, e)
+            return None, None
+
     def _corrupt(self, ip: str, error: Exception) -> DatabaseFileError:
         return DatabaseFileError(
             f"The {_KINDS[self._kind][0]} database {self.path} is corrupt: looking up {ip} "
@@ -227,13 +237,7 @@ class CountryDB(_MmdbDB):
         an IP address raises ValueError; a corrupt database raises DatabaseFileError.
         """
         ip = _parse(ip)[0]
-        try:
-            record = self._reader.get(ip)
-        except InvalidDatabaseError as e:
-            raise self._corrupt(ip, e) from None
-        except ValueError as e:
-            self._lookup_value_error(ip, e)
-            return self._none
+        record, _ = self._record(ip)
         if not record:
             return self._none
         if self._flat:
@@ -274,13 +278,7 @@ class AsnDB(_MmdbDB):
         address raises ValueError; a corrupt database raises DatabaseFileError.
         """
         ip, packed = _parse(ip)
-        try:
-            record, prefix_len = self._reader.get_with_prefix_len(ip)
-        except InvalidDatabaseError as e:
-            raise self._corrupt(ip, e) from None
-        except ValueError as e:
-            self._lookup_value_error(ip, e)
-            return self._none
+        record, prefix_len = self._record(ip)
         if not record:
             return self._none
         if self._flat:
