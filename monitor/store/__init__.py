@@ -34,8 +34,9 @@ def open_store(path: str | Path, *, create: bool = True) -> Database:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA busy_timeout=10000")
         db.execute("PRAGMA synchronous=NORMAL")
-        # 128 MiB of page cache: inserts into the URL index of a million rows stay in memory.
-        db.execute("PRAGMA cache_size=-131072")
+        # 32 MiB of page cache: enough for a crawl's point lookups, and a bound on its memory
+        # (an import raises it for its own connection: see intake.IMPORT_CACHE).
+        db.execute("PRAGMA cache_size=-32768")
         _refuse_newer(db, path)
         migrations.apply(db)
     except sqlite3.DatabaseError as error:
