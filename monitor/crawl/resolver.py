@@ -43,7 +43,7 @@ from ..store.history import as_json
 log = logging.getLogger("monitor.crawl.resolver")
 
 # Hosts kept in memory; a host evicted is read again from the store (an indexed lookup).
-CACHE_SIZE = 20_000
+CACHE_SIZE = 2_048
 
 
 def is_private(ip: str) -> bool:
