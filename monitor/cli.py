@@ -220,6 +220,8 @@ def timeline(ctx: click.Context, hoster: str, fmt: str, output: Path | None) -> 
     if fmt in ("png", "svg"):
         if output is None:
             raise click.UsageError(f"--format {fmt} needs --output FILE")
+        if not output.parent.is_dir():
+            raise click.UsageError(f"--output {output}: the folder {output.parent} does not exist")
         from .report import chart  # matplotlib loads only when a chart is asked for
 
         chart.timeline_chart(shown, detect.list_moves(db, config, detect.MoveFilter(hoster=hoster)), output, fmt)

@@ -94,8 +94,11 @@ class Crawls:
 
     @classmethod
     def load(cls, db: Database) -> Crawls:
-        rows = db.execute("SELECT id, started_at, COALESCE(finished_at, started_at) FROM crawls ORDER BY id").fetchall()
-        return cls([r[0] for r in rows], {r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows})
+        rows = db.execute("SELECT id, started_at, COALESCE(finished_at, started_at), status IN ('complete', 'running') "
+                          "FROM crawls ORDER BY id").fetchall()
+        # A failed or interrupted crawl saw nothing for certain: it confirms nothing and counts in
+        # no period. The crawl running now (refreshing moves at its end) counts.
+        return cls([r[0] for r in rows if r[3]], {r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows})
 
     def count(self, first: int, last: int) -> int:
         return bisect_right(self.ids, last) - bisect_left(self.ids, first)

@@ -128,6 +128,13 @@ def _text_records(lines: Iterable[str]) -> Iterator[Record]:
 
 def _csv_records(lines: Iterable[str], path: Path) -> Iterator[Record]:
     reader = csv.reader(lines)
+    try:
+        yield from _csv_rows(reader, path)
+    except csv.Error as error:
+        raise InputError(f"{path}: line {reader.line_num}: not valid CSV ({error}); nothing imported from it") from None
+
+
+def _csv_rows(reader, path: Path) -> Iterator[Record]:
     header = [cell.strip().lower() for cell in next(reader, [])]
     if "url" not in header:
         raise InputError(f"{path}: line 1: a CSV file needs a 'url' column (found: {', '.join(header)})")
@@ -150,11 +157,12 @@ def parse_reported_at(text: str) -> str:
     """A date or date-time as ISO 8601 UTC; a time without zone is taken as UTC."""
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         raise InvalidURL(f"reported_at {text!r} is not a date (use YYYY-MM-DD or ISO 8601)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def store_records(

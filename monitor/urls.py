@@ -90,7 +90,7 @@ def _authority(scheme: str, netloc: str) -> tuple[str, str, str]:
             raise InvalidURL("no host")
         shown = host = canonical_host(name)
     if port:
-        if not port.isdigit() or int(port) > 65535:
+        if not (port.isascii() and port.isdigit()) or int(port) > 65535:
             raise InvalidURL(f"port {port!r} is not a number from 0 to 65535")
         if int(port) != DEFAULT_PORTS[scheme]:
             shown += f":{int(port)}"

@@ -172,6 +172,11 @@ class RevisitSpider(scrapy.Spider):
             return self.internal_error(meta, url, error)
 
     def request(self, url: str, meta: dict, method: str = "HEAD") -> Request:
+        # A user name or password in a reported URL is part of its identity, not of the host
+        # (Twisted would take user@host for a host name): the request goes without it.
+        parts = urlparse(url)
+        if "@" in parts.netloc:
+            url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
         return Request(url, method=method, callback=self.parse, errback=self.failed,
                        dont_filter=True,
                        meta={"monitor": meta, "dont_redirect": True, "handle_httpstatus_all": True})

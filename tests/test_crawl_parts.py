@@ -387,7 +387,10 @@ def test_outcome_stats_pipeline_counts_outcomes():
 
 def test_url_states_pipeline_writes_intervals_in_batches(db, tmp_path):
     add_urls(db, ["http://a.test/1", "http://a.test/2", "http://a.test/3"], lambda rejected: None)
-    nights = [history.begin_crawl(db, "head", {}) for _ in range(2)]
+    nights = []
+    for _ in range(2):  # one crawl runs at a time
+        nights.append(history.begin_crawl(db, "head", {}))
+        history.finish_crawl(db, nights[-1], "complete", {}, [])
 
     class Crawler:
         settings = Settings({"MONITOR_DATABASE": str(tmp_path / "monitor.db"), "MONITOR_CRAWL_ID": nights[0]})
@@ -437,3 +440,9 @@ def test_a_bug_in_handling_a_response_still_gives_the_url_a_state(spider, monkey
     [observation] = spider.parse(respond(first(spider), 301, Location="/x"))
     assert (observation.outcome, observation.detail) == ("error", "internal error: KeyError")
     assert "handling http://img.alpha.test/1.jpg failed" in caplog.text
+
+
+def test_credentials_in_a_reported_url_are_not_sent_as_part_of_the_host(spider):
+    request = spider.begin(1, "http://user:pw@img.alpha.test/1.jpg", "img.alpha.test")
+    assert isinstance(request, Request)
+    assert request.url == "http://img.alpha.test/1.jpg"

@@ -50,3 +50,11 @@ def test_demo(tmp_path):
         "roundrobin.test": ("left-home", ["DE", "NL"], ["DE"], True),
         "offshore.test": ("abroad", ["MD"], ["SC"], None),
     }  # flapper.test (one night away) and dike.test (a new network at home) made no move
+
+
+def test_demo_refuses_a_folder_in_use(tmp_path):
+    (tmp_path / "config.yaml").write_text("home_country: DE\n")
+    result = subprocess.run([sys.executable, "-m", "monitor", "demo", "--keep", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "not empty" in result.stderr
+    assert (tmp_path / "config.yaml").read_text() == "home_country: DE\n"

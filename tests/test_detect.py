@@ -183,3 +183,14 @@ def test_unknown_hoster_is_an_error(db):
     script(db, {"h.test": [NL]})
     with pytest.raises(NotFound, match="nope.test: no reported URL has this hoster"):
         timeline(db, "nope.test")
+
+
+def test_a_failed_crawl_confirms_nothing(db):
+    """A crawl that failed wrote no state; the interval spans it, but it is not a night seen."""
+    script(db, {"h.test": [NL, NL, MD, MD, MD]})
+    db.execute("UPDATE crawls SET status = 'failed' WHERE id = 4")
+    db.conn.commit()
+    (move,) = moves_of(db)
+    assert move["confirmed_at"] == "2026-03-05T02:00:00Z"  # night 4 failed: night 5 is the second at MD
+    assert moves_of(db, confirm_after=3) == []
+    assert [p["crawls"] for p in timeline(db, "h.test")["periods"]] == [2, 2]

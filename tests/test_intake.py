@@ -182,3 +182,14 @@ def test_an_import_killed_half_way_adds_nothing(tmp_path):
         assert urls(db) == ["http://kept.example.com/"]
     finally:
         db.close()
+
+
+def test_broken_csv_and_impossible_dates_are_clear(db, tmp_path):
+    broken = tmp_path / "broken.csv"
+    broken.write_text('url,reference\n"http://a.example.com/,R1\n' + "x" * 200_000 + "\n")
+    with pytest.raises(InputError, match=r"broken.csv: line \d+: not valid CSV"):
+        do_import(db, broken)
+    dated = tmp_path / "dated.csv"
+    dated.write_text("url,reported_at\nhttp://a.example.com/,0001-01-01T00:00:00+01:00\n")
+    result, rejected = do_import(db, dated)
+    assert result.rejected == 1 and "is not a date" in rejected[0].reason

@@ -80,3 +80,8 @@ def test_rejection_reasons(raw, reason):
 def test_url_of_exactly_the_limit_is_accepted():
     prefix = "http://example.com/"
     assert normalise(prefix + "a" * (8192 - len(prefix))).host == "example.com"
+
+
+def test_a_port_in_other_digits_is_rejected_not_a_crash():
+    with pytest.raises(InvalidURL, match="port"):
+        normalise("http://example.com:\u00b2/")

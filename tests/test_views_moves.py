@@ -65,3 +65,16 @@ def test_timeline_chart(scripted, tmp_path, fmt, magic):
 
 def test_chart_needs_an_output(scripted):
     assert scripted("timeline", "alpha.test", "--format", "png").exit_code == 2
+
+
+def test_chart_of_a_hoster_never_resolved_and_a_missing_folder(run, tmp_path):
+    from monitor.store import open_store
+
+    db = open_store(tmp_path / "monitor.db")
+    script(db, {"gone.test": [GONE, GONE]})
+    db.close()
+    chart = tmp_path / "gone.png"
+    assert run("timeline", "gone.test", "--format", "png", "--output", str(chart)).exit_code == 0
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    missing = run("timeline", "gone.test", "--format", "svg", "--output", str(tmp_path / "no" / "x.svg"))
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr

@@ -133,13 +133,13 @@ class _Phases:
 
 
 def _begin(db: Database, config: Config, mode: str, clock: history.Clock) -> int:
-    running = history.running_crawl(db)
-    if running is not None:
+    begun = history.begin_crawl(db, mode, config.model_dump(mode="json"), clock)
+    if isinstance(begun, dict):
         raise CrawlRunning(
-            f"crawl {running['id']} is running on {config.database} (pid {running['pid']}, "
-            f"started {running['started_at']}); wait for it to finish"
+            f"crawl {begun['id']} is running on {config.database} (pid {begun['pid']}, "
+            f"started {begun['started_at']}); wait for it to finish"
         )
-    return history.begin_crawl(db, mode, config.model_dump(mode="json"), clock)
+    return begun
 
 
 def _hosts(db: Database, limit: int | None) -> list[str]:

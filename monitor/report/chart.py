@@ -6,7 +6,7 @@ organisation written on it; unresolved periods are left as gaps; each move is a 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import matplotlib
@@ -57,6 +57,9 @@ def timeline_chart(timeline: dict, moves: list[dict], output: Path, fmt: str) ->
             text = f"{'+'.join(move['from_countries'])} -> {'+'.join(move['to_countries'])}, {move['first_seen_after'][:10]}"
             ax.annotate(f"{text}\n({move['kind']})", xy=(at, 0.32), xytext=(4, 0), textcoords="offset points",
                         fontsize=8, va="bottom")
+    if not colours and periods:  # never located: give the axis a span so it can be drawn
+        ax.set_xlim(_time(periods[0]["start"]) - timedelta(days=1), _time(periods[-1]["end"]) + timedelta(days=1))
+        ax.text(0.5, 0.5, "never resolved", transform=ax.transAxes, ha="center", color="#777777")
     ax.set_ylim(-0.6, 0.9)
     ax.set_yticks([])
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator()))

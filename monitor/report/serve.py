@@ -17,7 +17,8 @@ ATTRIBUTION = "Locations: the geolocation and ASN databases named in each crawl'
 def metadata(config: Config, base_url: str) -> dict:
     """Titles, descriptions, units and canned queries; hosters link to their timeline."""
     name = Path(config.database).stem
-    timeline = f"'{base_url}/{name}/timeline?hoster=' || h.name AS timeline"
+    link = f"{base_url}/{name}/timeline?hoster=".replace("'", "''")  # an SQL string literal
+    timeline = f"'{link}' || h.name AS timeline"
     home = config.home_country
     queries = {
         "moves_since": {

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import load_file
+from ..errors import InputError
 from ..crawl.run import run_crawl
 from ..detect import list_moves, timeline
 from ..intake import import_file
@@ -50,6 +51,8 @@ def run_demo(nights: int = 6, keep: Path | None = None, say: Callable[[str], Non
     """Run the demo; return the folder holding the database and the chart (kept, so that
     `monitor serve` can be tried on them)."""
     folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="monitor-demo-"))
+    if folder.exists() and any(folder.iterdir()):
+        raise InputError(f"{folder}: not empty; the demo builds its world in a new or empty folder")
     folder.mkdir(parents=True, exist_ok=True)
     with World(folder / "world") as world, WebServer([n.address() for n in NETWORKS.values()]) as web:
         database = folder / "monitor.db"

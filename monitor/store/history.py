@@ -27,16 +27,30 @@ BATCH = 5_000
 Clock = Callable[[], str]  # the time to record, as utcnow() gives it
 
 
-def begin_crawl(db: Database, mode: str, settings: dict, clock: Clock = utcnow) -> int:
-    """Start a crawl's row (status running); crawls left running by a dead process are closed."""
-    with db.atomic():
-        for crawl_id, pid in db.execute("SELECT id, pid FROM crawls WHERE status = 'running'").fetchall():
-            if not _alive(pid):
-                db.execute("UPDATE crawls SET status = 'interrupted' WHERE id = ?", [crawl_id])
-        return db.execute(
+def begin_crawl(db: Database, mode: str, settings: dict, clock: Clock = utcnow) -> int | dict:
+    """Start a crawl's row (status running) and return its id; or, if a live process is running
+    a crawl, return that crawl's row. Crawls left running by a dead process are closed.
+
+    The check and the insert hold the write lock together (BEGIN IMMEDIATE), so two crawls
+    started at the same moment cannot both begin."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for row in db.query("SELECT id, pid, started_at FROM crawls WHERE status = 'running' ORDER BY id DESC"):
+            if _alive(row["pid"]):
+                conn.execute("ROLLBACK")
+                return row
+            conn.execute("UPDATE crawls SET status = 'interrupted' WHERE id = ?", [row["id"]])
+        crawl_id = conn.execute(
             "INSERT INTO crawls (started_at, status, pid, mode, settings) VALUES (?, 'running', ?, ?, ?)",
             [clock(), os.getpid(), mode, json.dumps(settings, sort_keys=True, default=str)],
         ).lastrowid
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return crawl_id
 
 
 def finish_crawl(db: Database, crawl_id: int, status: str, counts: dict, sources: Sequence[dict],
@@ -46,14 +60,6 @@ def finish_crawl(db: Database, crawl_id: int, status: str, counts: dict, sources
             "UPDATE crawls SET finished_at = ?, status = ?, counts = ?, sources = ? WHERE id = ?",
             [clock(), status, json.dumps(counts, sort_keys=True), json.dumps(list(sources)), crawl_id],
         )
-
-
-def running_crawl(db: Database) -> dict | None:
-    """The crawl a live process is running now, if any."""
-    for row in db.query("SELECT id, pid, started_at FROM crawls WHERE status = 'running' ORDER BY id DESC"):
-        if _alive(row["pid"]):
-            return row
-    return None
 
 
 def _alive(pid: int | None) -> bool:
@@ -76,7 +82,8 @@ class IntervalWriter:
         self.columns = tuple(columns)
         listed = ", ".join(self.columns)
         self._latest = f"SELECT id, {listed} FROM {table} WHERE {key} = ? ORDER BY last_crawl DESC LIMIT 1"
-        self._extend = f"UPDATE {table} SET last_crawl = ? WHERE id = ?"
+        # Never backwards: a late writer of an older crawl cannot shorten an interval.
+        self._extend = f"UPDATE {table} SET last_crawl = ? WHERE id = ? AND last_crawl < ?"
         self._insert = (
             f"INSERT INTO {table} ({key}, first_crawl, last_crawl, {listed}) "
             f"VALUES (?, ?, ?, {', '.join('?' for _ in self.columns)})"
@@ -91,7 +98,7 @@ class IntervalWriter:
                 for key, state in batch:
                     latest = conn.execute(self._latest, (key,)).fetchone()
                     if latest is not None and tuple(latest[1:]) == tuple(state):
-                        conn.execute(self._extend, (crawl_id, latest[0]))
+                        conn.execute(self._extend, (crawl_id, latest[0], crawl_id))
                     else:
                         conn.execute(self._insert, (key, crawl_id, crawl_id, *state))
                         self.changed += 1
