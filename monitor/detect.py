@@ -217,16 +217,20 @@ def timeline(db: Database, name: str) -> dict:
     return {"hoster": hoster, "periods": [p.to_json() for p in periods(rows, crawls)]}
 
 
-def refresh_moves(db: Database, config: Config) -> None:
+def refresh_moves(db: Database, config: Config, *, current: int | None = None) -> None:
     """Bring the moves and relabels tables up to date with the crawls in the store.
 
     Only hosters whose states changed or grew since the last refresh are recomputed; a change of
-    home_country or confirm_after recomputes all.
+    home_country or confirm_after recomputes all. The mark of what is done never passes the last
+    complete crawl (or `current`, the crawl calling this once its states are all written): a
+    reader refreshing while a crawl is half-way through writing must not mark it done.
     """
     settings = json.dumps({"home": config.home_country, "confirm_after": config.moves.confirm_after})
     meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('moves_settings', 'moves_through')"))
     through = int(meta.get("moves_through", 0)) if meta.get("moves_settings") == settings else 0
     latest = db.execute("SELECT COALESCE(MAX(last_crawl), 0) FROM hoster_states").fetchone()[0]
+    done = db.execute("SELECT COALESCE(MAX(id), 0) FROM crawls WHERE status = 'complete'").fetchone()[0]
+    latest = min(latest, max(done, current or 0))
     if through and latest <= through:
         return
     crawls = Crawls.load(db)

@@ -194,3 +194,20 @@ def test_a_failed_crawl_confirms_nothing(db):
     assert move["confirmed_at"] == "2026-03-05T02:00:00Z"  # night 4 failed: night 5 is the second at MD
     assert moves_of(db, confirm_after=3) == []
     assert [p["crawls"] for p in timeline(db, "h.test")["periods"]] == [2, 2]
+
+
+def test_a_refresh_during_a_crawl_does_not_mark_it_done(db):
+    """A reader listing moves while a crawl has written only part of its states must not mark the
+    crawl done: the crawl's own refresh, once all are written, must still see the rest."""
+    from monitor.detect import refresh_moves
+
+    script(db, {"a.test": [NL, MD, MD], "b.test": [NL, MD, MD]})
+    b = db.execute("SELECT id FROM hosters WHERE name = 'b.test'").fetchone()[0]
+    db.execute("UPDATE crawls SET status = 'running' WHERE id = 3")
+    db.execute("UPDATE hoster_states SET last_crawl = 2 WHERE hoster_id = ? AND last_crawl = 3", [b])  # not yet
+    db.conn.commit()
+    assert [m["hoster"] for m in moves_of(db)] == ["a.test"]  # a reader, mid-crawl
+    db.execute("UPDATE hoster_states SET last_crawl = 3 WHERE hoster_id = ? AND last_crawl = 2", [b])
+    db.conn.commit()
+    refresh_moves(db, Config(), current=3)  # the crawl's own refresh, all states written
+    assert [m["hoster"] for m in moves_of(db)] == ["a.test", "b.test"]

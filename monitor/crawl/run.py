@@ -104,7 +104,7 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
         with phase("detect"):
             writers["hosters"].write(crawl_id, history.hoster_locations(db, crawl_id))
             summary.hosters_changed = writers["hosters"].changed
-            refresh_moves(db, config)
+            refresh_moves(db, config, current=crawl_id)
             summary.moves_confirmed = db.execute(
                 "SELECT COUNT(*) FROM moves WHERE confirmed_crawl = ?", [crawl_id]).fetchone()[0]
         summary.status = "complete"
