@@ -107,6 +107,8 @@ def test_limit_crawls_only_the_first_urls(world, monitor, tmp_path):
     assert "2 URLs (2 resolved)" in result.stdout
     db = open_store(tmp_path / "monitor.db")
     assert [r[0] for r in db.execute("SELECT DISTINCT host FROM host_states")] == ["img.alpha.test"]
+    # alpha.test's other host (cdn.alpha.test) was not looked at: no location from half its hosts
+    assert db.execute("SELECT COUNT(*) FROM hoster_states").fetchone()[0] == 0
     db.close()
 
 

@@ -102,7 +102,7 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
             else:
                 writers["urls"].write(crawl_id, _dns_only_url_states(db, answers, infos, limit, summary))
         with phase("detect"):
-            writers["hosters"].write(crawl_id, history.hoster_locations(db, crawl_id))
+            writers["hosters"].write(crawl_id, history.hoster_locations(db, crawl_id, partial=limit is not None))
             summary.hosters_changed = writers["hosters"].changed
             refresh_moves(db, config, current=crawl_id)
             summary.moves_confirmed = db.execute(

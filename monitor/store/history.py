@@ -126,12 +126,13 @@ def as_json(values: Iterable) -> str:
     return json.dumps(sorted(set(values)))
 
 
-def hoster_locations(db: Database, crawl_id: int) -> list[tuple[int, tuple]]:
+def hoster_locations(db: Database, crawl_id: int, *, partial: bool = False) -> list[tuple[int, tuple]]:
     """Each hoster's location at this crawl, from the states of its hosts and their IPs.
 
-    A hoster whose hosts this crawl did not look at is left out (a --limit trial); one whose hosts
-    were looked at but none resolved is `unresolved`. It is behind a CDN when every address it
-    resolved to is in an edge network.
+    A hoster whose hosts were looked at but none resolved is `unresolved`. It is behind a CDN when
+    every address it resolved to is in an edge network. In a partial crawl (a --limit trial) a
+    hoster is left out unless this crawl looked at all its hosts: a location from some of them
+    would open a false period.
     """
     ip_info = {
         ip: (country, asn, as_org, cdn)
@@ -146,6 +147,13 @@ def hoster_locations(db: Database, crawl_id: int) -> list[tuple[int, tuple]]:
         [crawl_id],
     ):
         ips_of_hoster[hoster_id].update(json.loads(ips or "[]"))
+    if partial:
+        for (hoster_id,) in db.execute(
+            """SELECT DISTINCT u.hoster_id FROM urls u WHERE u.active AND NOT EXISTS
+               (SELECT 1 FROM host_states s WHERE s.host = u.host AND s.last_crawl = ?)""",
+            [crawl_id],
+        ):
+            ips_of_hoster.pop(hoster_id, None)
     locations = []
     for hoster_id, ips in ips_of_hoster.items():
         known = [ip_info[ip] for ip in ips if ip in ip_info]
