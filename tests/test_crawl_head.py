@@ -49,7 +49,7 @@ class Monitor:
         self.config.write_text(text)
 
     def run(self, *args: str, debug: bool = False) -> subprocess.CompletedProcess:
-        command = ["-c", DEBUG_MAIN] if debug else ["-m", "monitor"]
+        command = ["-P", "-c", DEBUG_MAIN] if debug else ["-P", "-m", "monitor"]
         return subprocess.run([sys.executable, *command, "--config", str(self.config), *args],
                               capture_output=True, text=True, cwd=self.tmp, timeout=180)
 

@@ -20,7 +20,7 @@ URLS_PER_HOST = 4
 
 def crawl(config, mode: str) -> subprocess.Popen:
     options = ["--dns-only"] if mode == "dns-only" else []
-    return subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "crawl", *options],
+    return subprocess.Popen([sys.executable, "-P", "-m", "monitor", "--config", str(config), "crawl", *options],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -44,7 +44,7 @@ def test_sigkill_at_a_random_moment(tmp_path, mode, hosts):
         reports = tmp_path / "reports.txt"
         reports.write_text("".join(f"http://h{i}.host{i % 700}.test:{web.port}/{j}.jpg\n"
                                    for i in range(hosts) for j in range(URLS_PER_HOST)))
-        subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), "import", str(reports)],
+        subprocess.run([sys.executable, "-P", "-m", "monitor", "--config", str(config), "import", str(reports)],
                        check=True, capture_output=True)
 
         started = time.monotonic()

@@ -83,7 +83,10 @@ def crawl_urls(config: Config, crawl_id: int, *, limit: int | None = None,
     total = count_urls(config.database, limit)
     job = {"config": config.model_dump(mode="json"), "crawl_id": crawl_id, "limit": limit,
            "log_level": _log_level(), "parent": os.getpid()}
-    child = subprocess.Popen([sys.executable, "-m", "monitor.crawl.scrapy_run"], stdin=subprocess.PIPE,
+    # -P: never put the working directory on sys.path. Run from a checkout (cron's
+    # `cd /srv/monitor && monitor crawl`), `-m` would otherwise import ./monitor instead of the
+    # installed package.
+    child = subprocess.Popen([sys.executable, "-P", "-m", "monitor.crawl.scrapy_run"], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True, encoding="utf-8")
     result: dict | None = None
     try:
