@@ -32,10 +32,12 @@ ENV_VAR = "MONITOR_CONFIG"
 DEFAULT_FILE = "config.yaml"
 
 
-def _country(code: str) -> str:
-    if not is_country(code):
+def country_code(code: str) -> str:
+    """An ISO 3166-1 alpha-2 code in any case, upper-cased; the config and every country option
+    refuse anything else with this one message."""
+    if not is_country(code.upper()):
         raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code (e.g. NL, DE, US)")
-    return code
+    return code.upper()
 
 
 def _ip(text: str) -> str:
@@ -45,7 +47,7 @@ def _ip(text: str) -> str:
         raise ValueError(f"{text!r} is not an IP address") from None
 
 
-Country = Annotated[StrictStr, AfterValidator(_country)]
+Country = Annotated[StrictStr, AfterValidator(country_code)]
 Registry = Literal["arin", "ripencc", "apnic", "lacnic", "afrinic"]
 IPAddress = Annotated[StrictStr, AfterValidator(_ip)]
 
@@ -114,6 +116,7 @@ class Moves(_Section):
 
 class Config(_Section):
     database: Path = Path("data/monitor.db")
+    database_lock_wait: StrictFloat = Field(30.0, ge=0)
     home_country: Country = "NL"
     dns: DNS = DNS()
     geoip: GeoIP = GeoIP()
@@ -123,6 +126,9 @@ class Config(_Section):
     moves: Moves = Moves()
     # Where the settings came from (None: built-in defaults); not a key of the file.
     source: Path | None = Field(None, exclude=True)
+    # Whether the file names the database: only the default folder is created on demand, so a
+    # typo in `database` is an error instead of a new, empty database.
+    database_given: bool = Field(False, exclude=True)
 
 
 def load(path: str | os.PathLike | None = None) -> Config:
@@ -145,7 +151,9 @@ def load_file(path: Path, how: str = "") -> Config:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{named}: cannot read config file: {error}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as error:
+        raise ConfigError(f"{named}, line {error.line}: key {error.key!r} is given twice; keep one") from None
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f", line {where.line + 1}" if where else ""
@@ -158,7 +166,26 @@ def load_file(path: Path, how: str = "") -> Config:
         config = Config.model_validate(data)
     except ValidationError as error:
         raise ConfigError(_explain(named, error)) from None
-    return _anchor(config, path.parent).model_copy(update={"source": path})
+    return _anchor(config, path.parent).model_copy(update={"source": path, "database_given": "database" in data})
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: object, line: int) -> None:
+        self.key, self.line = key, line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys without a word; a config that says a thing twice
+    is a mistake to point at, not to guess."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _anchor(config: Config, base: Path) -> Config:
@@ -175,15 +202,41 @@ def _anchor(config: Config, base: Path) -> Config:
     })
 
 
+# pydantic's messages in the words of a config file (no "valid tuple" or "dictionary").
+_PLAIN = {
+    "int_type": "must be a whole number", "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number", "float_parsing": "must be a number",
+    "bool_type": "must be true or false", "bool_parsing": "must be true or false",
+    "string_type": "must be text", "tuple_type": "must be a list", "list_type": "must be a list",
+    "dict_type": "must be a section of keys", "model_type": "must be a section of keys",
+    "model_attributes_type": "must be a section of keys", "path_type": "must be a file path",
+}
+_BOUNDS = {"greater_than": "more than", "greater_than_equal": "at least", "less_than": "less than",
+           "less_than_equal": "at most"}
+
+
+def _plain(problem: dict) -> str:
+    kind = problem["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (see the commented config.yaml shipped with monitor)"
+    if kind == "value_error":
+        return problem["msg"].removeprefix("Value error, ")
+    if kind in _BOUNDS:
+        bound = next(iter(problem.get("ctx", {}).values()), "")
+        message = f"must be {_BOUNDS[kind]} {bound}"
+    elif kind == "literal_error":
+        message = "must be one of " + problem.get("ctx", {}).get("expected", "").replace("'", "")
+    else:
+        message = _PLAIN.get(kind) or problem["msg"].replace("Input should be", "must be")
+    if not isinstance(problem.get("input"), dict):
+        message += f" (got {problem['input']!r})"
+    return message
+
+
 def _explain(named: str, error: ValidationError) -> str:
     lines = [f"{named}: invalid configuration"]
     for problem in error.errors():
         key = ".".join(str(part) for part in problem["loc"] if part != "[key]")
-        if problem["type"] == "extra_forbidden":
-            message = "unknown key (see the commented config.yaml shipped with monitor)"
-        else:
-            message = problem["msg"].removeprefix("Value error, ")
-            if problem["type"] != "value_error" and not isinstance(problem.get("input"), dict):
-                message += f" (got {problem['input']!r})"
-        lines.append(f"  {key}: {message}")
+        lines.append(f"  {key}: {_plain(problem)}")
     return "\n".join(lines)

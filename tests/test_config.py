@@ -48,17 +48,17 @@ def test_values_are_typed_and_relative_paths_follow_the_file(tmp_path):
     [
         ("databse: x.db\n", "databse", "unknown key"),
         ("dns:\n  prot: 53\n", "dns.prot", "unknown key"),
-        ("dns:\n  port: '53'\n", "dns.port", "valid integer"),
-        ("dns:\n  port: 70000\n", "dns.port", "less than or equal to 65535"),
+        ("dns:\n  port: '53'\n", "dns.port", "must be a whole number (got '53')"),
+        ("dns:\n  port: 70000\n", "dns.port", "must be at most 65535"),
+        ("dns:\n  nameservers: 9.9.9.9\n", "dns.nameservers", "must be a list"),
         ("dns:\n  nameservers: [dns.example]\n", "dns.nameservers.0", "not an IP address"),
-        ("home_country: nl\n", "home_country", "not an ISO 3166-1"),
         ("home_country: XX\n", "home_country", "not an ISO 3166-1"),
         ("home_country: NLD\n", "home_country", "not an ISO 3166-1"),
-        ("crawl:\n  mode: get\n", "crawl.mode", "'head' or 'dns-only'"),
-        ("crawl:\n  allow_private_addresses: 'no'\n", "crawl.allow_private_addresses", "valid boolean"),
-        ("rdap:\n  servers:\n    ripe: http://127.0.0.1/\n", "rdap.servers.ripe", "'arin'"),
-        ("moves:\n  confirm_after: 0\n", "moves.confirm_after", "greater than or equal to 1"),
-        ("dns: 53\n", "dns", "valid dictionary"),
+        ("crawl:\n  mode: get\n", "crawl.mode", "must be one of head or dns-only (got 'get')"),
+        ("crawl:\n  allow_private_addresses: 'no'\n", "crawl.allow_private_addresses", "must be true or false"),
+        ("rdap:\n  servers:\n    ripe: http://127.0.0.1/\n", "rdap.servers.ripe", "must be one of arin, ripencc"),
+        ("moves:\n  confirm_after: 0\n", "moves.confirm_after", "must be at least 1 (got 0)"),
+        ("dns: 53\n", "dns", "must be a section of keys"),
     ],
 )
 def test_invalid_values_name_the_file_and_the_key(tmp_path, text, key, says):
@@ -69,6 +69,21 @@ def test_invalid_values_name_the_file_and_the_key(tmp_path, text, key, says):
     assert str(path) in message
     assert f"  {key}: " in message
     assert says in message
+    assert "Input should" not in message and "a valid" not in message  # pydantic's words stay inside
+
+
+def test_country_codes_in_any_case(tmp_path):
+    assert config.load_file(write(tmp_path, "home_country: nl\n")).home_country == "NL"
+    assert config.country_code("de") == "DE"
+    with pytest.raises(ValueError, match="'xx' is not an ISO 3166-1 alpha-2 country code"):
+        config.country_code("xx")
+
+
+def test_a_key_given_twice_is_an_error_naming_it_and_its_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"config.yaml, line 4: key 'dns' is given twice"):
+        config.load_file(write(tmp_path, "dns:\n  port: 53\nhome_country: DE\ndns:\n  timeout: 1.0\n"))
+    with pytest.raises(ConfigError, match=r"line 3: key 'port' is given twice"):
+        config.load_file(write(tmp_path, "dns:\n  port: 53\n  port: 54\n"))
 
 
 def test_broken_yaml_names_the_line(tmp_path):
