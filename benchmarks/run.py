@@ -85,7 +85,7 @@ class Bench:
     def crawl(self, *options: str) -> tuple[float, dict]:
         """Seconds of one `monitor crawl` in a child process (as cron runs it), and its phases."""
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "monitor", "--config", str(self.config_path), "crawl", *options],
+        subprocess.run([sys.executable, "-P", "-m", "monitor", "--config", str(self.config_path), "crawl", *options],
                        check=True, capture_output=True)
         elapsed = time.perf_counter() - started
         db = open_store(self.database)
@@ -138,9 +138,9 @@ class Bench:
 
         db = open_store(self.database)
         started = time.perf_counter()
-        moves = list_moves(db, self.config)
+        moves = list_moves(db)
         warm = time.perf_counter()
-        list_moves(db, self.config, MoveFilter(kind="left-home"))
+        list_moves(db, MoveFilter(kind="left-home"))
         listed = time.perf_counter()
         timeline(db, "hoster7.test")
         done = time.perf_counter()

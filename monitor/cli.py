@@ -7,23 +7,30 @@ one-line message with exit 1 (click's usage errors exit 2). Nothing else belongs
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
-from contextlib import closing
+from contextlib import closing, nullcontext
 from pathlib import Path
 
 import click
+from sqlite_utils import Database
 
 from . import config as config_module
 from . import detect
 from . import intake
-from .errors import MonitorError
+from .errors import MonitorError, ReadOnlyDatabase
 from .logs import log_to_file
 from .crawl import run
 from .report import views
 from .resolve import lookup as resolve_lookup
 from .resolve import update
 from .report.formats import FORMATS, render, render_object
-from .store import open_store
+from . import store
+
+
+def _late_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.find_root().obj = value
 
 
 class _Group(click.Group):
@@ -32,6 +39,22 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except MonitorError as error:
             raise click.ClickException(str(error)) from None
+        except sqlite3.Error as error:  # a lock or a read-only file met half-way through a command
+            raise click.ClickException(str(store.explain(error, _where(ctx)))) from None
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        # `monitor crawl --config F` as well as `monitor --config F crawl`: users put it either way.
+        cmd.params.append(click.Option(
+            ["--config", "config_path"], type=click.Path(dir_okay=False, path_type=Path), expose_value=False,
+            callback=_late_config, help="Config file (may also come before the command)."))
+        super().add_command(cmd, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Click cuts each summary at about 45 characters; ours are written to be read whole.
+        rows = [(name, " ".join((command.help or "").split("\n\n")[0].split()))
+                for name, command in self.commands.items() if not command.hidden]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 def _format_option(func):
@@ -41,12 +64,23 @@ def _format_option(func):
     )(func)
 
 
-@click.group(cls=_Group)
+def _country(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    try:
+        return None if value is None else config_module.country_code(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _country_option(*names: str, help: str):
+    return click.option(*names, metavar="CC", callback=_country, help=help)
+
+
+@click.group(cls=_Group, name="monitor")
 @click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
     help="Config file (default: $MONITOR_CONFIG, else ./config.yaml, else built-in defaults).",
 )
-@click.version_option(package_name="monitor")
+@click.version_option(package_name="monitor", prog_name="monitor")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None) -> None:
     """Revisit reported URLs and track where their hosters are hosted.
@@ -58,6 +92,40 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 def _config(ctx: click.Context) -> config_module.Config:
     return config_module.load(ctx.find_root().obj)
+
+
+def _where(ctx: click.Context) -> store.Where | str:
+    try:
+        config = _config(ctx)
+    except MonitorError:
+        return "the database"
+    return store.Where(config.database, config.source)
+
+
+def _writer(ctx: click.Context) -> Database:
+    """The database for a command that writes: created and upgraded as needed."""
+    return store.writer(_config(ctx))
+
+
+def _reader(ctx: click.Context) -> Database:
+    """The database for a command that only reads: opened read-only, never changed."""
+    db = store.reader(_config(ctx))
+    if pending := store.pending_upgrade(db):
+        click.echo(f"note: the database is at an older schema ({len(pending)} step(s) to go); the next "
+                   "command that writes (crawl, import, refresh) upgrades it. Showing what is there.", err=True)
+    return db
+
+
+def _echo_output(text: str, output: str | None) -> None:
+    """Text to standard output, or to the --output file ('-' is standard output)."""
+    if output in (None, "-"):
+        click.echo(text)
+        return
+    try:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+    except OSError as error:
+        raise click.ClickException(f"--output {output}: cannot write: {error.strerror or error}") from None
+    click.echo(f"wrote {output}", err=True)
 
 
 def _print_reject(rejected: intake.Rejected) -> None:
@@ -73,7 +141,7 @@ def import_(ctx: click.Context, files: tuple[Path, ...]) -> None:
 
     Each file is one transaction. Rejected lines are listed on stderr with file, line and reason.
     """
-    db = open_store(_config(ctx).database)
+    db = _writer(ctx)
     total = intake.ImportResult()
     for path in files:
         try:
@@ -95,18 +163,17 @@ def import_(ctx: click.Context, files: tuple[Path, ...]) -> None:
 @click.pass_context
 def add(ctx: click.Context, urls: tuple[str, ...]) -> None:
     """Add reported URLs given as arguments."""
-    db = open_store(_config(ctx).database)
+    db = _writer(ctx)
     click.echo(intake.add_urls(db, urls, _print_reject).summary())
 
 
 @cli.command()
-@click.option("--country", help="Only hosters whose latest location includes this country (ISO code).")
+@_country_option("--country", help="Only hosters whose latest location includes this country (ISO code).")
 @_format_option
 @click.pass_context
 def hosters(ctx: click.Context, country: str | None, fmt: str) -> None:
     """Hosters with their reported URLs and latest location."""
-    db = open_store(_config(ctx).database, create=False)
-    click.echo(render(views.hosters(db, country.upper() if country else None), fmt))
+    click.echo(render(views.hosters(_reader(ctx), country), fmt, views.HOSTER_COLUMNS))
 
 
 @cli.command()
@@ -115,8 +182,8 @@ def hosters(ctx: click.Context, country: str | None, fmt: str) -> None:
 @click.pass_context
 def stats(ctx: click.Context, by: str | None, fmt: str) -> None:
     """Totals, or reported URLs by country, ASN or month."""
-    db = open_store(_config(ctx).database, create=False)
-    click.echo(render(views.stats(db, by), fmt))
+    rows, columns = views.stats(_reader(ctx), by)
+    click.echo(render(rows, fmt, columns))
 
 
 @cli.command()
@@ -125,8 +192,7 @@ def stats(ctx: click.Context, by: str | None, fmt: str) -> None:
 @click.pass_context
 def history(ctx: click.Context, url: str, fmt: str) -> None:
     """A reported URL (any spelling of it) as stored, with what each crawl saw."""
-    db = open_store(_config(ctx).database, create=False)
-    click.echo(render_object(views.history(db, url), fmt))
+    click.echo(render_object(views.history(_reader(ctx), url), fmt, views.HISTORY_PERIOD_COLUMNS))
 
 
 @cli.command()
@@ -137,7 +203,13 @@ def lookup(ctx: click.Context, query: str, fmt: str) -> None:
     """Resolve and enrich one host, IP or URL as the crawl would: DNS, country, ASN, registry
     country and prefix (Team Cymru), RDAP network and abuse contacts, CDN marking."""
     config = _config(ctx)
-    with closing(open_store(config.database)) as db:  # the store holds the Cymru and RDAP caches
+    try:
+        db = store.writer(config)  # the store holds the Cymru and RDAP caches
+    except ReadOnlyDatabase:
+        click.echo("note: the database is read-only here; Team Cymru and RDAP answers are neither "
+                   "read from nor kept in its caches", err=True)
+        db = None
+    with closing(db) if db is not None else nullcontext():
         result = resolve_lookup.lookup(config, query, db)
     if fmt == "json":
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
@@ -167,7 +239,7 @@ def crawl(ctx: click.Context, dns_only: bool, limit: int | None) -> None:
     """One nightly revisit of every active reported URL: DNS, enrichment, then a HEAD request
     (never a body). Refuses to start while another crawl runs on the same database."""
     config = _config(ctx)
-    log_to_file(config.crawl.log_file)
+    log_to_file(config.crawl.log_file, config_file=config.source)
     terminal = sys.stdout.isatty()
     summary = run.run_crawl(config, dns_only=dns_only, limit=limit, progress=_progress if terminal else None)
     if not terminal:  # cron: one line, details in the log file
@@ -187,8 +259,8 @@ def _progress(phase: str, done: int, total: int) -> None:
 
 @cli.command()
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Moves confirmed on or after this date.")
-@click.option("--from", "from_country", metavar="CC", help="Moves out of a set holding this country.")
-@click.option("--to", "to_country", metavar="CC", help="Moves into a set holding this country.")
+@_country_option("--from", "from_country", help="Moves out of a set holding this country.")
+@_country_option("--to", "to_country", help="Moves into a set holding this country.")
 @click.option("--kind", type=click.Choice(detect.KINDS))
 @click.option("--hoster", help="One hoster (or a host or URL of it).")
 @click.option("--relabels", is_flag=True, help="List relabels instead: same addresses, placed "
@@ -198,36 +270,59 @@ def _progress(phase: str, done: int, total: int) -> None:
 def moves(ctx: click.Context, since, from_country, to_country, kind, hoster, relabels: bool, fmt: str) -> None:
     """Confirmed moves of hosters between countries, oldest first."""
     config = _config(ctx)
-    db = open_store(config.database, create=False)
+    db = _reader(ctx)
+    _note_stale_moves(db, config)
     if relabels:
-        click.echo(render(detect.list_relabels(db, config), fmt))
+        click.echo(render(detect.list_relabels(db), fmt, detect.RELABEL_FIELDS))
         return
     where = detect.MoveFilter(since=since.date().isoformat() if since else None, from_country=from_country,
                               to_country=to_country, kind=kind, hoster=hoster)
-    click.echo(render(detect.list_moves(db, config, where), fmt, detect.MOVE_FIELDS))
+    click.echo(render(detect.list_moves(db, where), fmt, detect.MOVE_FIELDS))
+
+
+def _note_stale_moves(db: Database, config: config_module.Config) -> None:
+    if stale := detect.moves_stale(db, config):
+        click.echo(f"note: {stale}; run `monitor refresh` to bring them up to date. Showing what is stored.",
+                   err=True)
+
+
+@cli.command()
+@click.pass_context
+def refresh(ctx: click.Context) -> None:
+    """Derive the moves and relabels again from the stored history, as every crawl does at its end:
+    needed after a change of home_country or moves.confirm_after."""
+    config = _config(ctx)
+    with closing(_writer(ctx)) as db:
+        detect.refresh_moves(db, config)
+        moves_found, relabels_found = detect.count_moves(db)
+        click.echo(f"{moves_found} moves and {relabels_found} relabels (home_country {config.home_country}, "
+                   f"confirm_after {config.moves.confirm_after})")
 
 
 @cli.command()
 @click.argument("hoster")
 @click.option("--format", "fmt", type=click.Choice([*FORMATS, "png", "svg"]), default="table", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File for png or svg.")
+@click.option("--output", help="File for png, svg, csv or json ('-': standard output).")
 @click.pass_context
-def timeline(ctx: click.Context, hoster: str, fmt: str, output: Path | None) -> None:
+def timeline(ctx: click.Context, hoster: str, fmt: str, output: str | None) -> None:
     """A hoster's locations as periods (a new one when its countries or ASNs change), or a chart."""
-    config = _config(ctx)
-    db = open_store(config.database, create=False)
+    if fmt in ("png", "svg") and output is None:
+        raise click.UsageError(f"--format {fmt} needs --output FILE ('-' for standard output)")
+    if fmt == "table" and output is not None:
+        raise click.UsageError("--output goes with --format png, svg, csv or json; a table is for the terminal")
+    if output not in (None, "-") and not Path(output).parent.is_dir():
+        raise click.UsageError(f"--output {output}: the folder {Path(output).parent} does not exist")
+    db = _reader(ctx)
     shown = detect.timeline(db, hoster)
-    if fmt in ("png", "svg"):
-        if output is None:
-            raise click.UsageError(f"--format {fmt} needs --output FILE")
-        if not output.parent.is_dir():
-            raise click.UsageError(f"--output {output}: the folder {output.parent} does not exist")
-        from .report import chart  # matplotlib loads only when a chart is asked for
-
-        chart.timeline_chart(shown, detect.list_moves(db, config, detect.MoveFilter(hoster=hoster)), output, fmt)
-        click.echo(f"wrote {output}")
+    if fmt not in ("png", "svg"):
+        _echo_output(render_object(shown, fmt, detect.PERIOD_FIELDS), output)
         return
-    click.echo(render_object(shown, fmt))
+    from .report import chart  # matplotlib loads only when a chart is asked for
+
+    moves_of = detect.list_moves(db, detect.MoveFilter(hoster=hoster))
+    chart.timeline_chart(shown, moves_of, sys.stdout.buffer if output == "-" else Path(output), fmt)
+    if output != "-":
+        click.echo(f"wrote {output}")
 
 
 @cli.command()

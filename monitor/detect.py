@@ -39,6 +39,9 @@ from .urls import InvalidURL, hoster_or_host
 KINDS = ("left-home", "came-home", "abroad", "masked", "unmasked")
 MOVE_FIELDS = ("hoster", "kind", "from_countries", "to_countries", "from_asns", "to_asns", "last_seen_before",
                "first_seen_after", "confirmed_at", "urls", "destination_has_hotline")
+RELABEL_FIELDS = ("hoster", "ips", "from_countries", "to_countries", "first_seen_after", "confirmed_at")
+PERIOD_FIELDS = ("start", "end", "status", "countries", "asns", "as_orgs", "ips", "cdn", "crawls", "first_crawl",
+                 "last_crawl")
 
 
 @dataclass
@@ -217,6 +220,37 @@ def timeline(db: Database, name: str) -> dict:
     return {"hoster": hoster, "periods": [p.to_json() for p in periods(rows, crawls)]}
 
 
+def _moves_settings(config: Config) -> str:
+    return json.dumps({"home": config.home_country, "confirm_after": config.moves.confirm_after})
+
+
+def moves_stale(db: Database, config: Config) -> str | None:
+    """Why the stored moves do not match this config and the crawls in the store, or None.
+
+    Listings never write (an analyst's copy may be read-only): they show what is stored and say
+    when it is behind; a crawl's end or `monitor refresh` derives the moves again."""
+    meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('moves_settings', 'moves_through')"))
+    if not db.execute("SELECT 1 FROM hoster_states LIMIT 1").fetchone():
+        return None
+    stored = json.loads(meta.get("moves_settings") or "null")
+    if stored is None:
+        return "the moves have not been derived yet"
+    if meta.get("moves_settings") != _moves_settings(config):
+        return (f"the moves stored were derived with home_country {stored['home']} and confirm_after "
+                f"{stored['confirm_after']}; the config says {config.home_country} and {config.moves.confirm_after}")
+    done = db.execute("SELECT COALESCE(MAX(id), 0) FROM crawls WHERE status = 'complete'").fetchone()[0]
+    through = int(meta.get("moves_through") or 0)
+    if through < done:
+        return f"the moves stored go up to crawl {through}; crawl {done} has finished since"
+    return None
+
+
+def count_moves(db: Database) -> tuple[int, int]:
+    """How many moves and relabels are stored."""
+    return (db.execute("SELECT COUNT(*) FROM moves").fetchone()[0],
+            db.execute("SELECT COUNT(*) FROM relabels").fetchone()[0])
+
+
 def refresh_moves(db: Database, config: Config, *, current: int | None = None) -> None:
     """Bring the moves and relabels tables up to date with the crawls in the store.
 
@@ -225,7 +259,7 @@ def refresh_moves(db: Database, config: Config, *, current: int | None = None) -
     complete crawl (or `current`, the crawl calling this once its states are all written): a
     reader refreshing while a crawl is half-way through writing must not mark it done.
     """
-    settings = json.dumps({"home": config.home_country, "confirm_after": config.moves.confirm_after})
+    settings = _moves_settings(config)
     meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('moves_settings', 'moves_through')"))
     through = int(meta.get("moves_through", 0)) if meta.get("moves_settings") == settings else 0
     latest = db.execute("SELECT COALESCE(MAX(last_crawl), 0) FROM hoster_states").fetchone()[0]
@@ -281,9 +315,8 @@ class MoveFilter:
     hoster: str | None = None
 
 
-def list_moves(db: Database, config: Config, where: MoveFilter | None = None) -> list[dict]:
-    """The design's `moves` JSON list, oldest first."""
-    refresh_moves(db, config)
+def list_moves(db: Database, where: MoveFilter | None = None) -> list[dict]:
+    """The design's `moves` JSON list, oldest first, as stored (see moves_stale)."""
     where = where or MoveFilter()
     clauses, params = [], {}
     if where.since:
@@ -319,8 +352,7 @@ def list_moves(db: Database, config: Config, where: MoveFilter | None = None) ->
     return result
 
 
-def list_relabels(db: Database, config: Config) -> list[dict]:
-    refresh_moves(db, config)
+def list_relabels(db: Database) -> list[dict]:
     return [
         {"hoster": r["hoster"], "ips": json.loads(r["ips"]), "from_countries": json.loads(r["from_countries"]),
          "to_countries": json.loads(r["to_countries"]), "first_seen_after": r["first_seen_after"],

@@ -20,6 +20,10 @@ class StoreError(MonitorError):
     """The database cannot be opened or is of a newer schema than this version knows."""
 
 
+class ReadOnlyDatabase(StoreError):
+    """A command that writes met a database this user may only read."""
+
+
 class DatabaseFileError(MonitorError):
     """A reference database (.mmdb) is missing, corrupt or of an unknown type."""
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from click.testing import CliRunner
 
 from monitor.cli import cli
 
@@ -122,3 +123,63 @@ def test_every_command_is_documented(command):
     assert len(help_text.split("\n\n")[1].strip()) > 20
     readme = (__import__("pathlib").Path(__file__).parent.parent / "README.md").read_text()
     assert f"monitor {command}" in readme
+
+
+def test_config_is_accepted_before_or_after_the_command(tmp_path, config_file, monkeypatch, reports):
+    monkeypatch.delenv("MONITOR_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path / "..")  # no ./config.yaml here
+    runner = CliRunner()
+    assert runner.invoke(cli, ["import", str(reports), "--config", str(config_file)]).exit_code == 0
+    after = runner.invoke(cli, ["hosters", "--format", "json", "--config", str(config_file)])
+    before = runner.invoke(cli, ["--config", str(config_file), "hosters", "--format", "json"])
+    assert after.exit_code == 0 and after.stdout == before.stdout
+    assert [h["hoster"] for h in json.loads(after.stdout)] == ["alpha.nl", "delta.blogspot.com"]
+
+
+def test_version_and_help_show_every_summary_whole():
+    from importlib.metadata import version
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--version"]).stdout.strip() == f"monitor, version {version('monitor')}"
+    help_text = " ".join(runner.invoke(cli, ["--help"]).stdout.split())
+    for name, command in cli.commands.items():
+        summary = " ".join(command.help.split("\n\n")[0].split())
+        assert summary in help_text, name  # whole, not cut with "..."
+
+
+@pytest.mark.parametrize("args, header", [
+    (["hosters", "--country", "DE"], "hoster,urls,active_urls,first_added,status,countries,asns"),
+    (["stats", "--by", "country"], "month,country,urls,online,taken_down,avg_days_to_takedown"),
+    (["moves"], "hoster,kind,from_countries,to_countries,from_asns,to_asns,last_seen_before,first_seen_after,"
+                "confirmed_at,urls,destination_has_hotline"),
+    (["moves", "--relabels"], "hoster,ips,from_countries,to_countries,first_seen_after,confirmed_at"),
+    (["history", "http://img.alpha.nl/a.jpg"], "start,end,outcome,http_status,final_url,connected_ip,countries,asns"),
+    (["timeline", "alpha.nl"], "start,end,status,countries,asns,as_orgs,ips,cdn,crawls,first_crawl,last_crawl"),
+])
+def test_empty_csv_output_still_has_its_header(run, reports, args, header):
+    run("add", "not-a-url" if args[0] == "stats" else "http://img.alpha.nl/a.jpg")  # stats: an empty store
+    result = run(*args, "--format", "csv")
+    assert result.exit_code == 0
+    assert result.stdout == header + "\n"
+
+
+def test_country_options_take_any_case_and_refuse_what_is_no_country(run, reports):
+    run("import", str(reports))
+    assert run("hosters", "--country", "nl").exit_code == 0
+    for args in (["hosters", "--country", "Holland"], ["moves", "--from", "xx"], ["moves", "--to", "NLD"]):
+        result = run(*args)
+        assert result.exit_code == 2
+        assert f"'{args[-1]}' is not an ISO 3166-1 alpha-2 country code (e.g. NL, DE, US)" in result.stderr
+
+
+def test_timeline_output_rules(run, reports, tmp_path):
+    run("import", str(reports))
+    table_to_file = run("timeline", "alpha.nl", "--output", str(tmp_path / "t.txt"))
+    assert table_to_file.exit_code == 2 and "--output goes with --format png, svg, csv or json" in table_to_file.stderr
+    assert run("timeline", "alpha.nl", "--format", "png").exit_code == 2  # a chart needs somewhere to go
+    to_stdout = run("timeline", "alpha.nl", "--format", "json", "--output", "-")
+    assert json.loads(to_stdout.stdout)["hoster"] == "alpha.nl"
+    to_file = run("timeline", "alpha.nl", "--format", "csv", "--output", str(tmp_path / "t.csv"))
+    assert to_file.exit_code == 0 and (tmp_path / "t.csv").read_text().startswith("start,end,status")
+    svg = run("timeline", "alpha.nl", "--format", "svg", "--output", "-")
+    assert svg.exit_code == 0 and svg.stdout.startswith("<?xml")

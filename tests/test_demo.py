@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 
 from monitor.config import load_file
 from monitor.detect import list_moves
@@ -26,7 +27,8 @@ def children_of(pid: int) -> list[int]:
 
 def test_demo(tmp_path):
     keep = tmp_path / "demo"
-    result = subprocess.run([sys.executable, "-m", "monitor", "demo", "--keep", str(keep)],
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = subprocess.run([sys.executable, "-P", "-m", "monitor", "demo", "--keep", str(keep)],
                             capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -39,8 +41,15 @@ def test_demo(tmp_path):
     config = load_file(keep / "config.yaml")
     db = open_store(config.database)
     moves = {m["hoster"]: (m["kind"], m["from_countries"], m["to_countries"], m["destination_has_hotline"])
-             for m in list_moves(db, config)}
+             for m in list_moves(db)}
+    nights = db.execute("SELECT started_at, finished_at FROM crawls ORDER BY id").fetchall()
     db.close()
+    # Nights a day apart, in the past, the last one ending by the time the demo ran: a real crawl
+    # on this database afterwards comes after them.
+    times = [datetime.fromisoformat(t) for night in nights for t in night]
+    assert len(nights) == 6 and times == sorted(times)
+    assert times[-1] - times[0] == timedelta(days=5, minutes=20)
+    assert started <= nights[-1][1] <= datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert moves == {
         "tulip-img.test": ("left-home", ["NL"], ["MD"], None),
         "phoenix.test": ("left-home", ["NL"], ["SC"], None),
@@ -54,7 +63,7 @@ def test_demo(tmp_path):
 
 def test_demo_refuses_a_folder_in_use(tmp_path):
     (tmp_path / "config.yaml").write_text("home_country: DE\n")
-    result = subprocess.run([sys.executable, "-m", "monitor", "demo", "--keep", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-P", "-m", "monitor", "demo", "--keep", str(tmp_path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "not empty" in result.stderr
     assert (tmp_path / "config.yaml").read_text() == "home_country: DE\n"

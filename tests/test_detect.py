@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.config import Config, Moves
-from monitor.detect import list_moves, list_relabels, timeline
+from monitor.detect import list_moves, list_relabels, refresh_moves, timeline
 from monitor.errors import NotFound
 from monitor.store.history import IntervalWriter, HOSTER_COLUMNS, as_json
 
@@ -51,9 +51,10 @@ def script(db, nights: dict[str, list]) -> None:
 
 
 def moves_of(db, confirm_after: int = 2, **filters):
+    """Derive the moves as a crawl's end does, then list them."""
     from monitor.detect import MoveFilter
-    config = Config(moves=Moves(confirm_after=confirm_after))
-    return list_moves(db, config, MoveFilter(**filters))
+    refresh_moves(db, Config(moves=Moves(confirm_after=confirm_after)))
+    return list_moves(db, MoveFilter(**filters))
 
 
 @pytest.mark.parametrize("before, after, kind", [
@@ -138,7 +139,7 @@ def test_an_asn_change_in_the_same_country_is_a_new_period_not_a_move(db):
 def test_a_relabel_is_reported_apart_from_moves(db):
     script(db, {"rl.test": [NL, NL, ("DE", 64501, "127.1.1.1"), ("DE", 64501, "127.1.1.1")]})
     assert moves_of(db) == []
-    (relabel,) = list_relabels(db, Config())
+    (relabel,) = refresh_moves(db, Config()) or list_relabels(db)
     assert (relabel["hoster"], relabel["ips"], relabel["from_countries"], relabel["to_countries"]) == (
         "rl.test", ["127.1.1.1"], ["NL"], ["DE"])
 
@@ -199,14 +200,12 @@ def test_a_failed_crawl_confirms_nothing(db):
 def test_a_refresh_during_a_crawl_does_not_mark_it_done(db):
     """A reader listing moves while a crawl has written only part of its states must not mark the
     crawl done: the crawl's own refresh, once all are written, must still see the rest."""
-    from monitor.detect import refresh_moves
-
     script(db, {"a.test": [NL, MD, MD], "b.test": [NL, MD, MD]})
     b = db.execute("SELECT id FROM hosters WHERE name = 'b.test'").fetchone()[0]
     db.execute("UPDATE crawls SET status = 'running' WHERE id = 3")
     db.execute("UPDATE hoster_states SET last_crawl = 2 WHERE hoster_id = ? AND last_crawl = 3", [b])  # not yet
     db.conn.commit()
-    assert [m["hoster"] for m in moves_of(db)] == ["a.test"]  # a reader, mid-crawl
+    assert [m["hoster"] for m in moves_of(db)] == ["a.test"]  # a refresh, mid-crawl
     db.execute("UPDATE hoster_states SET last_crawl = 3 WHERE hoster_id = ? AND last_crawl = 2", [b])
     db.conn.commit()
     refresh_moves(db, Config(), current=3)  # the crawl's own refresh, all states written

@@ -53,14 +53,14 @@ def test_a_newer_database_is_refused(tmp_path):
     newer = Database(path)
     newer["_sqlite_migrations"].insert({"migration_set": "monitor", "name": "m099_future", "applied_at": "x"})
     newer.close()
-    with pytest.raises(StoreError, match=r"newer.db: this database was written by a newer version of monitor"):
+    with pytest.raises(StoreError, match=r"newer.db \(config key `database`\): this database was written by a newer version of monitor"):
         open_store(path)
 
 
 def test_a_file_that_is_not_a_database(tmp_path):
     path = tmp_path / "notes.db"
     path.write_text("these are notes, not SQLite\n" * 100)
-    with pytest.raises(StoreError, match="notes.db: cannot open the database"):
+    with pytest.raises(StoreError, match="notes.db .*: not a monitor database or damaged"):
         open_store(path)
 
 

@@ -16,7 +16,28 @@ def scripted(run, tmp_path):
     db = open_store(tmp_path / "monitor.db")
     script(db, {"alpha.test": [NL, NL, GONE, MD, MD, CDN, CDN], "beta.test": [NL, MD, NL, NL]})
     db.close()
+    assert run("refresh").stdout.strip() == "2 moves and 0 relabels (home_country NL, confirm_after 2)"
     return run
+
+
+def test_listings_never_derive_moves_but_say_when_they_are_behind(run, tmp_path, config_file):
+    from monitor.store import open_store
+
+    db = open_store(tmp_path / "monitor.db")
+    script(db, {"alpha.test": [NL, MD, MD]})  # states written, as by a crawl that died before its end
+    db.close()
+    listed = run("moves", "--format", "json")
+    assert json.loads(listed.stdout) == []
+    assert "note: the moves have not been derived yet; run `monitor refresh`" in listed.stderr
+    assert run("refresh").exit_code == 0
+    listed = run("moves", "--format", "json")
+    assert [m["kind"] for m in json.loads(listed.stdout)] == ["left-home"] and listed.stderr == ""
+    config_file.write_text(config_file.read_text().replace("home_country: NL", "home_country: md"))
+    listed = run("moves", "--format", "json")
+    assert [m["kind"] for m in json.loads(listed.stdout)] == ["left-home"]  # as stored
+    assert "derived with home_country NL and confirm_after 2; the config says MD and 2" in listed.stderr
+    assert run("refresh").exit_code == 0
+    assert [m["kind"] for m in json.loads(run("moves", "--format", "json").stdout)] == ["came-home"]
 
 
 def test_moves_json_has_the_designs_fields(scripted):

@@ -14,7 +14,8 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import sqlite3
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 from sqlite_utils import Database
@@ -24,7 +25,8 @@ from ..detect import refresh_moves
 from ..errors import MonitorError
 from ..resolve.dns import AsyncResolver, DnsAnswer
 from ..resolve.enrich import Enricher, IpInfo
-from ..store import history, open_store, utcnow
+from .. import store
+from ..store import history, utcnow
 
 log = logging.getLogger("monitor.crawl")
 
@@ -70,7 +72,7 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
     clock gives the crawl's start and end times; the demo's simulated calendar replaces it.
     """
     mode = "dns-only" if dns_only or config.crawl.mode == "dns-only" else "head"
-    db = open_store(config.database)
+    db = store.writer(config)
     crawl_id = _begin(db, config, mode, clock)
     summary = CrawlSummary(crawl_id=crawl_id, mode=mode)
     progress = progress or (lambda phase, done, total: None)
@@ -110,7 +112,10 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
         summary.status = "complete"
     except BaseException:
         summary.status = "failed"
-        history.finish_crawl(db, crawl_id, "failed", summary.to_json(), [], clock)
+        # Best effort: should the database itself be what failed (locked by another program), the
+        # row stays `running` and the next crawl marks it interrupted; what was written is kept.
+        with suppress(sqlite3.Error):
+            history.finish_crawl(db, crawl_id, "failed", summary.to_json(), [], clock)
         raise
     history.finish_crawl(db, crawl_id, "complete", summary.to_json(), sources, clock)
     log.info(summary.line())

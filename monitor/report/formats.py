@@ -29,16 +29,16 @@ def render(rows: Sequence[dict], fmt: str, columns: Sequence[str] | None = None)
     return tabulate(flat, headers=columns, tablefmt="simple", disable_numparse=True)
 
 
-def render_object(obj: dict, fmt: str, periods_key: str = "periods") -> str:
+def render_object(obj: dict, fmt: str, columns: Sequence[str], periods_key: str = "periods") -> str:
     """An object with a list of periods (history, timeline): JSON as is; otherwise the scalar
-    fields as a heading and the periods as a table or CSV."""
+    fields as a heading and the periods (their `columns`) as a table or CSV."""
     if fmt == "json":
         return json.dumps(obj, indent=2, ensure_ascii=False)
     periods = obj.get(periods_key, [])
     if fmt == "csv":
-        return render(periods, "csv")
+        return render(periods, "csv", columns)
     head = "\n".join(f"{key}: {_cell(value)}" for key, value in obj.items() if key != periods_key)
-    return f"{head}\n\n{render(periods, 'table') if periods else '(no crawl has seen it yet)'}"
+    return f"{head}\n\n{render(periods, 'table', columns) if periods else '(no crawl has seen it yet)'}"
 
 
 def _cell(value) -> str:

@@ -10,6 +10,9 @@ from ..errors import NotFound
 from ..urls import InvalidURL, normalise
 
 STATS_BY = ("month", "country", "asn", "hoster", "takedown-country")
+# Columns of each listing, so that an empty one still prints its header (CSV readers need it).
+HOSTER_COLUMNS = ("hoster", "urls", "active_urls", "first_added", "status", "countries", "asns")
+HISTORY_PERIOD_COLUMNS = ("start", "end", "outcome", "http_status", "final_url", "connected_ip", "countries", "asns")
 
 
 def hosters(db: Database, country: str | None = None) -> list[dict]:
@@ -29,11 +32,12 @@ def hosters(db: Database, country: str | None = None) -> list[dict]:
     return rows
 
 
-def stats(db: Database, by: str | None = None) -> list[dict]:
+def stats(db: Database, by: str | None = None) -> tuple[list[dict], list[str]]:
     """The figures hotlines publish: totals; or reported URLs by month, by month and country or
     ASN (where each URL's own host was last located; a URL in several countries counts in each;
     'unknown' before any crawl located it), or by hoster; each with URLs still online and the
-    time from report to takedown (first crawl that found it removed or unresolved)."""
+    time from report to takedown (first crawl that found it removed or unresolved).
+    Returns the rows and their columns."""
     if by is None:
         return [
             {"what": what, "count": db.execute(sql).fetchone()[0]}
@@ -46,10 +50,12 @@ def stats(db: Database, by: str | None = None) -> list[dict]:
                 ("crawls", "SELECT COUNT(*) FROM crawls"),
                 ("moves", "SELECT COUNT(*) FROM moves"),
             )
-        ]
+        ], ["what", "count"]
     if by not in STATS_SQL:
         raise ValueError(f"stats by {by!r}: choose one of {', '.join(STATS_BY)}")
-    return [dict(row) for row in db.query(STATS_SQL[by])]
+    cursor = db.execute(STATS_SQL[by])
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row)) for row in cursor], columns
 
 
 def _stats_by(groups: list[str], order: str, extra_join: str = "") -> str:

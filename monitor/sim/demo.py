@@ -8,7 +8,7 @@ that place 127.x networks in countries. No real host is contacted.
 from __future__ import annotations
 
 import tempfile
-from datetime import date, timedelta
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from ..crawl.run import run_crawl
 from ..detect import list_moves, timeline
 from ..intake import import_file
 from ..report.formats import render
-from ..store import open_store
+from .. import store
 from .http import WebServer
 from .world import NETWORKS, World
 
@@ -59,9 +59,10 @@ def run_demo(nights: int = 6, keep: Path | None = None, say: Callable[[str], Non
         config = load_file(world.write_config(folder / "config.yaml", database, timeout=3.0))
         _introduce(say, nights)
         _import(config, web, folder)
+        now = datetime.now(timezone.utc)
         for night in range(nights):
             _set_night(world, web, night)
-            summary = run_crawl(config, clock=_night_clock(night))
+            summary = run_crawl(config, clock=_night_clock(now, nights - 1 - night))
             outcomes = ", ".join(f"{n} {o}" for o, n in sorted(summary.outcomes.items()))
             say(f"  night {night + 1}: {summary.urls} URLs revisited ({outcomes}); "
                 f"{summary.hosters_changed} hoster(s) changed location")
@@ -87,16 +88,17 @@ def _import(config, web: WebServer, folder: Path) -> None:
              for hoster in SCENARIO for n, (sub, kind) in enumerate([("img", "gallery"), ("img", "gallery"),
                                                                     ("www", "view")])]
     reports.write_text("\n".join(lines) + "\n")
-    db = open_store(config.database)
+    db = store.writer(config)
     import_file(db, reports, on_reject=lambda rejected: None)
     db.close()
 
 
-def _night_clock(night: int):
-    """Crawls here follow each other within seconds; a simulated calendar (night n starts at
-    02:00 UTC n days from now and ends at 02:20) makes timelines and the chart read like real ones."""
-    day = date.today() + timedelta(days=night + 1)
-    times = iter([f"{day}T02:00:00Z", f"{day}T02:20:00Z"])
+def _night_clock(now: datetime, days_ago: int):
+    """Crawls here follow each other within seconds; a simulated calendar makes timelines and the
+    chart read like real ones. The nights lie in the past, the last one ending now, so that a real
+    crawl run on the demo's database afterwards sorts after them."""
+    start = now - timedelta(days=days_ago, minutes=20)
+    times = iter(t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in (start, start + timedelta(minutes=20)))
     return lambda: next(times)
 
 
@@ -113,8 +115,8 @@ def _set_night(world: World, web: WebServer, night: int) -> None:
 
 
 def _report(config, folder: Path, say) -> None:
-    db = open_store(config.database)
-    moves = list_moves(db, config)
+    db = store.reader(config)
+    moves = list_moves(db)
     say(f"\nMoves detected ({len(moves)}): a move is confirmed after {config.moves.confirm_after} nights at the new place.")
     say(render(moves, "table", ["hoster", "kind", "from_countries", "to_countries", "first_seen_after",
                                 "confirmed_at", "destination_has_hotline"]))
