@@ -11,6 +11,7 @@ import sqlite3
 import sys
 from contextlib import closing, nullcontext
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlite_utils import Database
@@ -240,21 +241,37 @@ def crawl(ctx: click.Context, dns_only: bool, limit: int | None) -> None:
     (never a body). Refuses to start while another crawl runs on the same database."""
     config = _config(ctx)
     log_to_file(config.crawl.log_file, config_file=config.source)
-    terminal = sys.stdout.isatty()
-    summary = run.run_crawl(config, dns_only=dns_only, limit=limit, progress=_progress if terminal else None)
-    if not terminal:  # cron: one line, details in the log file
-        click.echo(summary.line())
+    if not sys.stdout.isatty():  # cron: one line, details in the log file
+        click.echo(run.run_crawl(config, dns_only=dns_only, limit=limit).line())
         return
-    click.echo("\r\033[K", nl=False)
+    with _ProgressBars() as bars:
+        summary = run.run_crawl(config, dns_only=dns_only, limit=limit, progress=bars.update)
     click.echo(render(views.crawl_summary_rows(summary), "table"))
     if config.crawl.log_file:
         click.echo(f"details: {config.crawl.log_file}")
 
 
-def _progress(phase: str, done: int, total: int) -> None:
-    width = 30
-    filled = width * done // total if total else width
-    click.echo(f"\r\033[K{phase:<8} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", nl=False)
+class _ProgressBars:
+    """One rich progress bar per phase of a crawl (resolve, enrich, crawl), on the terminal only."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bars = Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn())
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _ProgressBars:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.bars.stop()
+
+    def update(self, phase: str, done: int, total: int) -> None:
+        if phase not in self.tasks:
+            self.tasks[phase] = self.bars.add_task(phase, total=total)
+        self.bars.update(self.tasks[phase], completed=done, total=total)
 
 
 @cli.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -132,7 +133,8 @@ def test_on_a_terminal_a_progress_bar_and_a_summary_table(world, monitor, tmp_pa
     command = f"{sys.executable} -m monitor --config {tmp_path / 'config.yaml'} crawl --dns-only"
     shown = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stdout
-    assert "resolve  [##############################] 5/5" in shown.stdout  # five hosts
+    assert re.search(r"resolve .*5/5", shown.stdout)  # five hosts, drawn by rich
+    assert re.search(r"enrich .*4/4", shown.stdout)  # four addresses
     assert "hosters whose location changed" in shown.stdout and "moves confirmed" in shown.stdout
     assert f"details: {tmp_path / 'data' / 'crawl.log'}" in shown.stdout
     assert "crawl 1 (dns-only) complete" in (tmp_path / "data" / "crawl.log").read_text()
