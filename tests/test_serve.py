@@ -1,17 +1,24 @@
-"""monitor serve: Datasette on 127.0.0.1 over a scripted history, read over HTTP and in Chromium."""
+"""monitor serve: Datasette on 127.0.0.1 over a scripted history, read over HTTP and in Chromium;
+a database it may not write is served all the same, and left unchanged."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+from monitor.config import Config
+from monitor.detect import refresh_moves
 from monitor.store import open_store
 from test_detect import CA, GONE, MD, NL, script
 
@@ -22,35 +29,75 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("serve")
-    db = open_store(folder / "monitor.db")
+def scripted_store(path: Path, refresh: bool = True) -> Path:
+    """The three hosters' nights; refresh: the moves a crawl's end would have written."""
+    db = open_store(path)
     script(db, {"alpha.test": [NL, NL, MD, MD], "beta.test": [NL, GONE, CA, CA], "gamma.test": [MD, MD, MD]})
+    if refresh:
+        refresh_moves(db, Config(home_country="NL"))
     db.close()
-    (folder / "config.yaml").write_text(f"database: {folder / 'monitor.db'}\nhome_country: NL\n")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--config", str(folder / "config.yaml"), "serve", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
+    return path
+
+
+def write_config(folder: Path, database: Path) -> Path:
+    path = folder / "config.yaml"
+    path.write_text(f"database: {database}\nhome_country: NL\n")
+    return path
+
+
+def monitor_serve(config: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "monitor", "--config", str(config), "serve", *args]
+
+
+def start(command: list[str], base: str) -> subprocess.Popen:
+    """Start serve and wait until it answers anything (a 403 too: it is up)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(200):
         try:
             urllib.request.urlopen(base + "/-/versions.json", timeout=1).close()
-            break
+            return process
+        except urllib.error.HTTPError:
+            return process
         except OSError:
+            if process.poll() is not None:
+                break
             time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail(f"monitor serve did not start: {process.communicate()[1].decode()}")
-    yield base
+    process.kill()
+    pytest.fail(f"monitor serve did not start: {process.communicate()[1]}")
+
+
+def stop(process: subprocess.Popen) -> tuple[str, str]:
     process.terminate()
-    process.communicate(timeout=10)
+    return process.communicate(timeout=10)
 
 
-def get_json(url: str):
-    with urllib.request.urlopen(url, timeout=10) as response:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve")
+    config = write_config(folder, scripted_store(folder / "monitor.db"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start(monitor_serve(config, "--port", str(port)), base)
+    yield base
+    stop(process)
+
+
+def get_json(url: str, opener=urllib.request.urlopen):
+    with opener(url, timeout=10) as response:
         return json.load(response)
+
+
+def get_text(url: str, opener=urllib.request.urlopen) -> str:
+    with opener(url, timeout=10) as response:
+        return response.read().decode()
+
+
+def status(url: str, opener=urllib.request.urlopen) -> int:
+    try:
+        with opener(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def test_moves_since_a_date(server):
@@ -71,8 +118,7 @@ def test_each_canned_query_answers(server):
 
 
 def test_pages_have_titles_and_descriptions(server):
-    with urllib.request.urlopen(server + "/monitor", timeout=10) as response:
-        page = response.read().decode()
+    page = get_text(server + "/monitor")
     assert "Moves since a date" in page and "Hosters that were in NL and are now abroad" in page
 
 
@@ -84,3 +130,62 @@ def test_the_moves_page_in_headless_chromium(server, tmp_path):
          "--dump-dom", server + "/monitor/moves_since?since=2026-01-01"],
         capture_output=True, text=True, timeout=120)
     assert "alpha.test" in result.stdout and "left-home" in result.stdout, result.stderr[-2000:]
+
+
+def digest(path: Path) -> tuple[str, int]:
+    return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+
+
+def test_serve_writes_nothing_not_even_the_moves(tmp_path):
+    # The crawl refreshes moves at its end; a store whose moves were never refreshed stays so.
+    database = scripted_store(tmp_path / "monitor.db", refresh=False)
+    before = digest(database)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start(monitor_serve(write_config(tmp_path, database), "--port", str(port)), base)
+    try:
+        assert get_json(base + "/monitor/moves_since.json?since=2026-01-01&_shape=array") == []
+    finally:
+        stop(process)
+    assert digest(database) == before
+    wal = Path(f"{database}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+def without_write_permission() -> list[str]:
+    """A prefix that runs a command unable to write where file modes say no. Root ignores modes
+    (CAP_DAC_OVERRIDE), and `nobody` cannot run this Python (it lives under /root, mode 0700), so
+    root keeps its uid but loses every capability: then the modes bind it as they bind anyone."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None, reason="root needs setpriv (util-linux)")
+def test_a_read_only_copy_is_served_immutable_and_left_unchanged(tmp_path):
+    source = scripted_store(tmp_path / "source.db")
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    database = folder / "monitor.db"
+    shutil.copyfile(source, database)
+    database.chmod(0o444)
+    folder.chmod(0o555)
+    try:
+        probe = subprocess.run([*without_write_permission(), sys.executable, "-c", f"open('{folder}/x', 'w')"],
+                               capture_output=True, text=True)
+        assert "PermissionError" in probe.stderr  # the premise: the server could not write here
+        before = digest(database)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        command = [*without_write_permission(), *monitor_serve(write_config(tmp_path, database), "--port", str(port))]
+        process = start(command, base)
+        try:
+            assert status(base + "/monitor/urls") == 200
+            rows = get_json(base + "/monitor/moves_since.json?since=2026-01-01&_shape=array")
+            assert [r["hoster"] for r in rows] == ["alpha.test", "beta.test"]
+        finally:
+            stop(process)
+        assert digest(database) == before
+        assert sorted(p.name for p in folder.iterdir()) == ["monitor.db"]  # no -wal, no -shm
+    finally:
+        folder.chmod(0o755)

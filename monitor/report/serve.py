@@ -1,17 +1,40 @@
 """`monitor serve`: Datasette over the store, read-only, with canned queries for the common
-questions. Datasette reads through `mode=ro` connections and no query here writes, so browsing
-never blocks or changes the nightly crawl's database."""
+questions. It never writes to the database: Datasette reads through `mode=ro` connections (or
+`immutable=1` for a copy in a folder it cannot write), so browsing never blocks or changes the
+nightly crawl's database."""
 
 from __future__ import annotations
 
+import os
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from ..config import Config
-from ..detect import refresh_moves
-from ..store import open_store
+from ..errors import StoreError
 from .views import STATS_SQL
 
 ATTRIBUTION = "Locations: the geolocation and ASN databases named in each crawl's sources (DB-IP: CC BY 4.0)"
+
+
+def database_files(path: Path) -> dict:
+    """Datasette's files= or immutables= for the database.
+
+    mode=ro still needs the -wal and -shm files of a WAL database, or a folder to create them in;
+    a copy in a folder this user cannot write (an analyst's read-only copy) is opened immutable
+    instead, which reads the file alone (and assumes nobody changes it while it is served).
+    """
+    if not path.is_file():
+        raise StoreError(f"{path}: no database yet; add URLs first with `monitor import FILE`")
+    sidecars = all(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-shm"))
+    immutable = not os.access(path.parent, os.W_OK) and not sidecars
+    uri = f"file:{path}?{'immutable=1' if immutable else 'mode=ro'}"
+    try:
+        with closing(sqlite3.connect(uri, uri=True)) as probe:
+            probe.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as error:
+        raise StoreError(f"{path}: cannot open the database read-only: {error}") from None
+    return {"immutables" if immutable else "files": [str(path)]}
 
 
 def metadata(config: Config, base_url: str) -> dict:
@@ -94,9 +117,7 @@ def serve(config: Config, host: str, port: int) -> None:
     import uvicorn
     from datasette.app import Datasette
 
-    db = open_store(config.database, create=False)
-    refresh_moves(db, config)  # the one write, before Datasette opens the file read-only
-    db.close()
-    app = Datasette([str(config.database)], metadata=metadata(config, f"http://{host}:{port}"),
+    files = database_files(Path(config.database))
+    app = Datasette(**files, metadata=metadata(config, f"http://{host}:{port}"),
                     settings={"default_page_size": 100})
     uvicorn.run(app.app(), host=host, port=port, log_level="warning")
