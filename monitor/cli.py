@@ -239,9 +239,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     hosters now abroad, URLs per country by month, URLs online per hoster, time to takedown."""
     from .report import serve as datasette  # Datasette loads only for this command
 
-    config = _config(ctx)
-    click.echo(f"serving {config.database} read-only at http://{host}:{port}/ (Ctrl-C stops)")
-    datasette.serve(config, host, port)
+    datasette.serve(_config(ctx), host, port, say=click.echo)
 
 
 @cli.command()

@@ -30,3 +30,7 @@ class NotFound(MonitorError):
 
 class DownloadError(MonitorError):
     """A reference database could not be downloaded; the old file is kept."""
+
+
+class ServeError(MonitorError):
+    """`monitor serve` cannot start: its address and port cannot be listened on."""

@@ -1,5 +1,5 @@
-"""monitor serve: Datasette on 127.0.0.1 over a scripted history, read over HTTP and in Chromium;
-a database it may not write is served all the same, and left unchanged."""
+"""monitor serve: Datasette on loopback over a scripted history, read over HTTP and in Chromium;
+a database it may not write, a port already taken."""
 
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ import pytest
 
 from monitor.config import Config
 from monitor.detect import refresh_moves
+from monitor.report import serve as serving
 from monitor.store import open_store
 from test_detect import CA, GONE, MD, NL, script
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -104,8 +104,17 @@ def test_moves_since_a_date(server):
     rows = get_json(server + "/monitor/moves_since.json?since=2026-01-01&_shape=array")
     assert [(r["hoster"], r["kind"], r["destination_has_hotline"]) for r in rows] == [
         ("alpha.test", "left-home", "unknown"), ("beta.test", "left-home", "no")]
-    assert rows[0]["timeline"] == server + "/monitor/timeline?hoster=alpha.test"
     assert get_json(server + "/monitor/moves_since.json?since=2027-01-01&_shape=array") == []
+
+
+def test_timeline_links_are_paths_without_scheme_or_host(server):
+    rows = get_json(server + "/monitor/moves_since.json?since=2026-01-01&_shape=array")
+    assert rows[0]["timeline"] == "/monitor/timeline?hoster=alpha.test"
+    page = get_text(server + "/monitor/moves_since?since=2026-01-01")
+    assert '<a href="/monitor/timeline?hoster=alpha.test">' in page  # still a link in the page
+    assert server + "/monitor/timeline" not in page
+    timeline = get_json(server + rows[0]["timeline"].replace("/timeline?", "/timeline.json?_shape=array&"))
+    assert [r["countries"] for r in timeline] == ['["NL"]', '["MD"]']
 
 
 def test_each_canned_query_answers(server):
@@ -184,8 +193,44 @@ def test_a_read_only_copy_is_served_immutable_and_left_unchanged(tmp_path):
             rows = get_json(base + "/monitor/moves_since.json?since=2026-01-01&_shape=array")
             assert [r["hoster"] for r in rows] == ["alpha.test", "beta.test"]
         finally:
-            stop(process)
+            out, _ = stop(process)
+        assert "as an immutable copy" in out
         assert digest(database) == before
         assert sorted(p.name for p in folder.iterdir()) == ["monitor.db"]  # no -wal, no -shm
     finally:
         folder.chmod(0o755)
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(tmp_path):
+    config = write_config(tmp_path, scripted_store(tmp_path / "monitor.db"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(monitor_serve(config, "--port", str(port)), capture_output=True, text=True,
+                                timeout=120)
+    assert result.returncode == 1
+    assert result.stderr == (f"Error: cannot serve on 127.0.0.1:{port}: address already in use; "
+                             "choose another --port\n")
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 on this machine")
+def test_the_start_message_puts_an_ipv6_host_in_brackets(tmp_path):
+    try:
+        port = free_port("::1")
+    except OSError:
+        pytest.skip("no ::1 on this machine")
+    base = f"http://[::1]:{port}"
+    config = write_config(tmp_path, scripted_store(tmp_path / "monitor.db"))
+    process = start(monitor_serve(config, "--host", "::1", "--port", str(port)), base)
+    try:
+        assert status(base + "/monitor") == 200
+    finally:
+        out, _ = stop(process)
+    assert out.startswith(f"serving {tmp_path / 'monitor.db'} read-only at http://[::1]:{port}/ (Ctrl-C stops)")
+
+
+def test_urls_show_ipv6_hosts_in_brackets():
+    assert serving.url("::1", 8001) == "http://[::1]:8001/"
+    assert serving.url("127.0.0.1", 8001, "/-/login") == "http://127.0.0.1:8001/-/login"

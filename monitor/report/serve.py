@@ -5,16 +5,46 @@ nightly crawl's database."""
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sqlite3
+import sys
 from contextlib import closing
 from pathlib import Path
+from typing import Callable
+
+from datasette import hookimpl
+from markupsafe import Markup
 
 from ..config import Config
-from ..errors import StoreError
+from ..errors import ServeError, StoreError
 from .views import STATS_SQL
 
 ATTRIBUTION = "Locations: the geolocation and ASN databases named in each crawl's sources (DB-IP: CC BY 4.0)"
+
+
+def url(host: str, port: int, path: str = "/") -> str:
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL takes brackets
+    return f"http://{shown}:{port}{path}"
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so that a taken port is one clear error, not uvicorn's
+    log line after startup."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: restart after TIME_WAIT
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as error:
+        sock.close()
+        where = url(host, port).removeprefix("http://").rstrip("/")
+        if error.errno == errno.EADDRINUSE:
+            raise ServeError(f"cannot serve on {where}: address already in use; choose another --port") from None
+        raise ServeError(f"cannot serve on {where}: {error.strerror or error}") from None
+    return sock
 
 
 def database_files(path: Path) -> dict:
@@ -37,10 +67,11 @@ def database_files(path: Path) -> dict:
     return {"immutables" if immutable else "files": [str(path)]}
 
 
-def metadata(config: Config, base_url: str) -> dict:
+def metadata(config: Config) -> dict:
     """Titles, descriptions, units and canned queries; hosters link to their timeline."""
     name = Path(config.database).stem
-    link = f"{base_url}/{name}/timeline?hoster=".replace("'", "''")  # an SQL string literal
+    # A path without scheme and host: right whatever name or proxy the browser reached us by.
+    link = f"/{name}/timeline?hoster=".replace("'", "''")  # an SQL string literal
     timeline = f"'{link}' || h.name AS timeline"
     home = config.home_country
     queries = {
@@ -112,12 +143,25 @@ def metadata(config: Config, base_url: str) -> dict:
     }
 
 
-def serve(config: Config, host: str, port: int) -> None:
-    """Run Datasette until interrupted."""
+@hookimpl
+def render_cell(value, column, database):
+    """Datasette links only absolute http(s) URLs; the relative timeline links are ours."""
+    if column == "timeline" and isinstance(value, str) and value.startswith(f"/{database}/timeline?"):
+        return Markup('<a href="{0}">{0}</a>').format(value)
+    return None
+
+
+def serve(config: Config, host: str, port: int, say: Callable[[str], None]) -> None:
+    """Run Datasette until interrupted. Every check comes before the port is bound."""
     import uvicorn
     from datasette.app import Datasette
+    from datasette.plugins import pm
 
     files = database_files(Path(config.database))
-    app = Datasette(**files, metadata=metadata(config, f"http://{host}:{port}"),
-                    settings={"default_page_size": 100})
-    uvicorn.run(app.app(), host=host, port=port, log_level="warning")
+    sock = listen(host, port)
+    if not pm.is_registered(sys.modules[__name__]):
+        pm.register(sys.modules[__name__], name="monitor")
+    app = Datasette(**files, metadata=metadata(config), settings={"default_page_size": 100})
+    how = " as an immutable copy" if "immutables" in files else ""
+    say(f"serving {config.database} read-only{how} at {url(host, port)} (Ctrl-C stops)")
+    uvicorn.Server(uvicorn.Config(app.app(), log_level="warning")).run(sockets=[sock])
