@@ -33,4 +33,4 @@ class DownloadError(MonitorError):
 
 
 class ServeError(MonitorError):
-    """`monitor serve` cannot start: its address and port cannot be listened on."""
+    """`monitor serve` cannot start: exposed without logins, or the port is taken."""

@@ -1,27 +1,39 @@
 """monitor serve: Datasette on loopback over a scripted history, read over HTTP and in Chromium;
-a database it may not write, a port already taken."""
+logins, the refusal to serve beyond loopback without them, and a database it may not write."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import http.client
+import http.cookiejar
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from datasette_auth_passwords.utils import verify_password
 
-from monitor.config import Config
+from monitor.cli import cli
+from monitor.config import Config, Serve, load_file
 from monitor.detect import refresh_moves
+from monitor.errors import ConfigError, ServeError
 from monitor.report import serve as serving
 from monitor.store import open_store
 from test_detect import CA, GONE, MD, NL, script
+
+PASSWORD = "correct horse battery"
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
@@ -39,9 +51,12 @@ def scripted_store(path: Path, refresh: bool = True) -> Path:
     return path
 
 
-def write_config(folder: Path, database: Path) -> Path:
+def write_config(folder: Path, database: Path, accounts: dict[str, str] | None = None) -> Path:
     path = folder / "config.yaml"
-    path.write_text(f"database: {database}\nhome_country: NL\n")
+    text = f"database: {database}\nhome_country: NL\n"
+    if accounts:
+        text += "serve:\n  accounts:\n" + "".join(f"    {n}: {h}\n" for n, h in accounts.items())
+    path.write_text(text)
     return path
 
 
@@ -231,6 +246,142 @@ def test_the_start_message_puts_an_ipv6_host_in_brackets(tmp_path):
     assert out.startswith(f"serving {tmp_path / 'monitor.db'} read-only at http://[::1]:{port}/ (Ctrl-C stops)")
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "10.1.2.3", "example.org", ""])
+def test_beyond_loopback_without_accounts_refuses_before_binding(tmp_path, monkeypatch, host):
+    def bind(sock, address):
+        raise AssertionError(f"bound {address}")
+
+    config = write_config(tmp_path, scripted_store(tmp_path / "monitor.db"))
+    monkeypatch.setattr(socket.socket, "bind", bind)  # anything that listens binds first
+    result = CliRunner().invoke(cli, ["--config", str(config), "serve", "--host", host, "--port", "8001"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"Error: refusing to serve on {host} without logins: add an account to serve.accounts in the "
+        "config (`monitor hash-password NAME` prints the line), or serve on 127.0.0.1\n")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.3.2.1", "::1", "localhost", "LOCALHOST"])
+def test_loopback_needs_no_accounts(host):
+    serving.check_exposure(Config(), host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "::ffff:192.0.2.10", "example.org"])
+def test_with_accounts_any_address_may_serve(host):
+    with pytest.raises(ServeError):
+        serving.check_exposure(Config(), host)
+    accounts = Serve(accounts={"alice": serving.account_line("alice", PASSWORD).split(": ")[1]})
+    serving.check_exposure(Config(serve=accounts), host)
+
+
 def test_urls_show_ipv6_hosts_in_brackets():
     assert serving.url("::1", 8001) == "http://[::1]:8001/"
     assert serving.url("127.0.0.1", 8001, "/-/login") == "http://127.0.0.1:8001/-/login"
+
+
+def test_hash_password_prints_a_line_the_plugin_accepts():
+    result = CliRunner().invoke(cli, ["hash-password", "alice"], input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    name, hashed = result.stdout.strip().split(": ")  # the prompts go to stderr
+    assert name == "alice" and hashed.startswith("pbkdf2_sha256$")
+    assert PASSWORD not in result.stdout
+    assert verify_password(PASSWORD, hashed) and not verify_password(PASSWORD + "!", hashed)
+
+
+def test_hash_password_asks_again_when_the_two_differ():
+    result = CliRunner().invoke(cli, ["hash-password", "alice"], input=f"{PASSWORD}\nother\n{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0
+    assert "do not match" in result.stderr
+    assert verify_password(PASSWORD, result.stdout.strip().split(": ")[1])
+
+
+def test_hash_password_refuses_a_name_the_plugin_cannot_hold():
+    result = CliRunner().invoke(cli, ["hash-password", "bob_password_hash"], input="x\nx\n")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: 'bob_password_hash' is not a user name: it may not contain '_password_hash'\n"
+
+
+@pytest.mark.parametrize("text, says", [
+    ("serve:\n  accounts:\n    alice: hunter2\n", "serve.accounts.alice: not a password hash"),
+    ("serve:\n  accounts:\n    al ice: pbkdf2_sha256$1$ab$cd=\n", "serve.accounts.al ice: 'al ice' is not a user name"),
+    ("serve:\n  users: {}\n", "serve.users: unknown key"),
+])
+def test_bad_accounts_are_config_errors(tmp_path, text, says):
+    (tmp_path / "config.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        load_file(tmp_path / "config.yaml")
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("guarded")
+    hashed = serving.account_line("alice", PASSWORD).split(": ")[1]
+    config = write_config(folder, scripted_store(folder / "monitor.db"), {"alice": hashed})
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start(monitor_serve(config, "--port", str(port)), base)
+    yield base, hashed
+    stop(process)
+
+
+PROTECTED = ["/", "/monitor", "/monitor/urls", "/monitor/urls.json", "/monitor/moves_since.json?since=2026-01-01",
+             "/monitor.json?sql=select+url+from+urls", "/-/metadata.json"]
+
+
+@pytest.mark.parametrize("path", PROTECTED)
+def test_with_accounts_anonymous_requests_are_refused(guarded, path):
+    base, _ = guarded
+    assert status(base + path) == 403
+
+
+def test_with_accounts_a_browser_is_sent_to_the_login_form(guarded):
+    base, _ = guarded
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", "/monitor/urls", headers={"Accept": "text/html,*/*;q=0.8"})
+        response = connection.getresponse()
+        assert (response.status, response.getheader("Location")) == (302, "/-/login")
+    finally:
+        connection.close()
+
+
+def login(base: str, username: str, password: str):
+    """An opener with the cookies of the plugin's login form, submitted as a browser does."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = get_text(base + "/-/login", opener.open)
+    token = re.search(r'name="csrftoken" value="([^"]+)"', form).group(1)
+    data = urllib.parse.urlencode({"username": username, "password": password, "csrftoken": token}).encode()
+    with opener.open(base + "/-/login", data=data, timeout=30) as response:
+        return opener, response.read().decode()
+
+
+def test_after_logging_in_every_page_answers(guarded):
+    base, _ = guarded
+    opener, _ = login(base, "alice", PASSWORD)
+    for path in PROTECTED:
+        assert status(base + path, opener.open) == 200, path
+    rows = get_json(base + "/monitor/moves_since.json?since=2026-01-01&_shape=array", opener.open)
+    assert [r["hoster"] for r in rows] == ["alpha.test", "beta.test"]
+
+
+def test_a_wrong_password_logs_nobody_in(guarded):
+    base, _ = guarded
+    opener, page = login(base, "alice", PASSWORD + "!")
+    assert "Invalid username or password" in page
+    assert status(base + "/monitor/urls", opener.open) == 403
+
+
+def test_scripts_use_http_basic(guarded):
+    base, _ = guarded
+    request = urllib.request.Request(base + "/monitor/urls.json?_shape=array")
+    request.add_header("Authorization", "Basic " + base64.b64encode(f"alice:{PASSWORD}".encode()).decode())
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert len(json.load(response)) == 3
+
+
+def test_the_hashes_are_not_shown_to_those_logged_in(guarded):
+    base, hashed = guarded
+    opener, _ = login(base, "alice", PASSWORD)
+    assert hashed not in get_text(base + "/-/metadata.json", opener.open)
+    assert hashed.split("$")[2] not in get_text(base + "/-/metadata.json", opener.open)  # nor its salt

@@ -1,11 +1,13 @@
 """`monitor serve`: Datasette over the store, read-only, with canned queries for the common
 questions. It never writes to the database: Datasette reads through `mode=ro` connections (or
 `immutable=1` for a copy in a folder it cannot write), so browsing never blocks or changes the
-nightly crawl's database."""
+nightly crawl's database. Logins are datasette-auth-passwords' (accounts in `serve.accounts`);
+without accounts it serves on loopback only, since the list of URLs is itself sensitive."""
 
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import socket
 import sqlite3
@@ -15,13 +17,52 @@ from pathlib import Path
 from typing import Callable
 
 from datasette import hookimpl
+from datasette.utils.asgi import Response
 from markupsafe import Markup
 
-from ..config import Config
+from ..config import Config, account_name
 from ..errors import ServeError, StoreError
 from .views import STATS_SQL
 
 ATTRIBUTION = "Locations: the geolocation and ASN databases named in each crawl's sources (DB-IP: CC BY 4.0)"
+PLUGIN = "datasette-auth-passwords"
+# Datasette shows its metadata, plugin settings included, at /-/metadata.json; a setting given as
+# {"$env": NAME} is read from the environment there and not shown, so hashes stay off the page.
+HASH_VARIABLE = "MONITOR_SERVE_PASSWORD_HASH_{}"
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: reachable from this machine only. Other names may resolve
+    to anything, so they count as exposed."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(config: Config, host: str) -> None:
+    """Refuse to serve beyond loopback without accounts: the URLs point at abuse material."""
+    if not config.serve.accounts and not is_loopback(host):
+        raise ServeError(
+            f"refusing to serve on {host} without logins: add an account to serve.accounts in the "
+            f"config (`monitor hash-password NAME` prints the line), or serve on 127.0.0.1")
+
+
+def check_user(name: str) -> None:
+    try:
+        account_name(name)
+    except ValueError as error:
+        raise ServeError(str(error)) from None
+
+
+def account_line(name: str, password: str) -> str:
+    """`NAME: HASH`, a line for serve.accounts (PBKDF2-SHA256, as the plugin checks it)."""
+    from datasette_auth_passwords.utils import hash_password
+
+    check_user(name)
+    return f"{name}: {hash_password(password)}"
 
 
 def url(host: str, port: int, path: str = "/") -> str:
@@ -143,11 +184,32 @@ def metadata(config: Config) -> dict:
     }
 
 
+def access(accounts: dict[str, str]) -> tuple[dict, dict[str, str]]:
+    """Metadata that lets only these accounts see anything, and the environment it reads the
+    hashes from. No accounts: open, which check_exposure allows on loopback only."""
+    if not accounts:
+        return {}, {}
+    names = sorted(accounts)
+    environment = {HASH_VARIABLE.format(i): accounts[n] for i, n in enumerate(names)}
+    settings = {f"{n}_password_hash": {"$env": HASH_VARIABLE.format(i)} for i, n in enumerate(names)}
+    # view-instance is checked last for every page, query and JSON view, so this covers them all.
+    return {"allow": {"id": names}, "plugins": {PLUGIN: settings}}, environment
+
+
 @hookimpl
 def render_cell(value, column, database):
     """Datasette links only absolute http(s) URLs; the relative timeline links are ours."""
     if column == "timeline" and isinstance(value, str) and value.startswith(f"/{database}/timeline?"):
         return Markup('<a href="{0}">{0}</a>').format(value)
+    return None
+
+
+@hookimpl
+def forbidden(datasette, request):
+    """A browser not logged in goes to the login form, which a bare 403 page does not link;
+    scripts (no text/html in Accept) keep the 403."""
+    if request.actor is None and datasette.plugin_config(PLUGIN) and "text/html" in request.headers.get("accept", ""):
+        return Response.redirect(datasette.urls.path("/-/login"))
     return None
 
 
@@ -157,11 +219,15 @@ def serve(config: Config, host: str, port: int, say: Callable[[str], None]) -> N
     from datasette.app import Datasette
     from datasette.plugins import pm
 
+    check_exposure(config, host)
     files = database_files(Path(config.database))
+    extra, environment = access(config.serve.accounts)
     sock = listen(host, port)
+    os.environ.update(environment)
     if not pm.is_registered(sys.modules[__name__]):
         pm.register(sys.modules[__name__], name="monitor")
-    app = Datasette(**files, metadata=metadata(config), settings={"default_page_size": 100})
+    app = Datasette(**files, metadata=metadata(config) | extra, settings={"default_page_size": 100})
     how = " as an immutable copy" if "immutables" in files else ""
-    say(f"serving {config.database} read-only{how} at {url(host, port)} (Ctrl-C stops)")
+    login = f"; log in at {url(host, port, '/-/login')}" if extra else ""
+    say(f"serving {config.database} read-only{how} at {url(host, port)}{login} (Ctrl-C stops)")
     uvicorn.Server(uvicorn.Config(app.app(), log_level="warning")).run(sockets=[sock])
