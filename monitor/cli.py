@@ -343,17 +343,29 @@ def timeline(ctx: click.Context, hoster: str, fmt: str, output: str | None) -> N
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any but loopback needs accounts in serve.accounts.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
     """Browse the database in Datasette (read-only), with canned queries: moves since a date,
-    hosters now abroad, URLs per country by month, URLs online per hoster, time to takedown."""
+    hosters now abroad, URLs per country by month, URLs online per hoster, time to takedown.
+    With accounts in serve.accounts, every page and the JSON API need a login."""
     from .report import serve as datasette  # Datasette loads only for this command
 
-    config = _config(ctx)
-    click.echo(f"serving {config.database} read-only at http://{host}:{port}/ (Ctrl-C stops)")
-    datasette.serve(config, host, port)
+    datasette.serve(_config(ctx), host, port, say=click.echo)
+
+
+@cli.command("hash-password")
+@click.argument("name")
+def hash_password(name: str) -> None:
+    """Print a serve.accounts line for user NAME: asks for the password twice, hidden."""
+    from .report import serve as datasette
+
+    datasette.check_user(name)
+    # Prompts on stderr: stdout is the line alone, for `>> config.yaml` or a script.
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    click.echo(datasette.account_line(name, password))
 
 
 @cli.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -47,9 +48,28 @@ def _ip(text: str) -> str:
         raise ValueError(f"{text!r} is not an IP address") from None
 
 
+def account_name(name: str) -> str:
+    # ASCII: the plugin decodes HTTP Basic credentials as ASCII.
+    if not re.fullmatch(r"[A-Za-z0-9._@-]+", name):
+        raise ValueError(f"{name!r} is not a user name: ASCII letters, digits, '.', '_', '@' and '-' only")
+    # The plugin finds an account by its key "NAME_password_hash", cut at the first such suffix.
+    if "_password_hash" in name:
+        raise ValueError(f"{name!r} is not a user name: it may not contain '_password_hash'")
+    return name
+
+
+def _password_hash(text: str) -> str:
+    # The plugin's own format; anything else would fail at login, not here, without this check.
+    if not re.fullmatch(r"pbkdf2_sha256\$[1-9][0-9]*\$[^$\s]+\$[A-Za-z0-9+/]+=*", text):
+        raise ValueError("not a password hash: paste the line `monitor hash-password NAME` prints")
+    return text
+
+
 Country = Annotated[StrictStr, AfterValidator(country_code)]
 Registry = Literal["arin", "ripencc", "apnic", "lacnic", "afrinic"]
 IPAddress = Annotated[StrictStr, AfterValidator(_ip)]
+AccountName = Annotated[StrictStr, AfterValidator(account_name)]
+PasswordHash = Annotated[StrictStr, AfterValidator(_password_hash)]
 
 
 class _Section(BaseModel):
@@ -114,6 +134,11 @@ class Moves(_Section):
     confirm_after: StrictInt = Field(2, ge=1)
 
 
+class Serve(_Section):
+    # User name -> PBKDF2 hash. Empty: no logins, and serving beyond loopback is refused.
+    accounts: dict[AccountName, PasswordHash] = Field(default_factory=dict)
+
+
 class Config(_Section):
     database: Path = Path("data/monitor.db")
     database_lock_wait: StrictFloat = Field(30.0, ge=0)
@@ -124,6 +149,7 @@ class Config(_Section):
     rdap: RDAP = RDAP()
     crawl: Crawl = Crawl()
     moves: Moves = Moves()
+    serve: Serve = Serve()
     # Where the settings came from (None: built-in defaults); not a key of the file.
     source: Path | None = Field(None, exclude=True)
     # Whether the file names the database: only the default folder is created on demand, so a

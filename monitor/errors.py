@@ -34,3 +34,7 @@ class NotFound(MonitorError):
 
 class DownloadError(MonitorError):
     """A reference database could not be downloaded; the old file is kept."""
+
+
+class ServeError(MonitorError):
+    """`monitor serve` cannot start: exposed without logins, or the port is taken."""

@@ -1,64 +1,135 @@
-"""monitor serve: Datasette on 127.0.0.1 over a scripted history, read over HTTP and in Chromium."""
+"""monitor serve: Datasette on loopback over a scripted history, read over HTTP and in Chromium;
+logins, the refusal to serve beyond loopback without them, and a database it may not write."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import http.client
+import http.cookiejar
 import json
+import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from datasette_auth_passwords.utils import verify_password
 
+from monitor.cli import cli
+from monitor.config import Config, Serve, load_file
+from monitor.detect import refresh_moves
+from monitor.errors import ConfigError, ServeError
+from monitor.report import serve as serving
 from monitor.store import open_store
 from test_detect import CA, GONE, MD, NL, script
 
+PASSWORD = "correct horse battery"
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def scripted_store(path: Path, refresh: bool = True) -> Path:
+    """The three hosters' nights; refresh: the moves a crawl's end would have written."""
+    db = open_store(path)
+    script(db, {"alpha.test": [NL, NL, MD, MD], "beta.test": [NL, GONE, CA, CA], "gamma.test": [MD, MD, MD]})
+    if refresh:
+        refresh_moves(db, Config(home_country="NL"))
+    db.close()
+    return path
+
+
+def write_config(folder: Path, database: Path, accounts: dict[str, str] | None = None) -> Path:
+    path = folder / "config.yaml"
+    text = f"database: {database}\nhome_country: NL\n"
+    if accounts:
+        text += "serve:\n  accounts:\n" + "".join(f"    {n}: {h}\n" for n, h in accounts.items())
+    path.write_text(text)
+    return path
+
+
+def monitor_serve(config: Path, *args: str) -> list[str]:
+    return [sys.executable, "-P", "-m", "monitor", "--config", str(config), "serve", *args]
+
+
+def start(command: list[str], base: str) -> subprocess.Popen:
+    """Start serve and wait until it answers anything (a 403 too: it is up)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(base + "/-/versions.json", timeout=1).close()
+            return process
+        except urllib.error.HTTPError:
+            return process
+        except OSError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.1)
+    process.kill()
+    pytest.fail(f"monitor serve did not start: {process.communicate()[1]}")
+
+
+def stop(process: subprocess.Popen) -> tuple[str, str]:
+    process.terminate()
+    return process.communicate(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("serve")
-    db = open_store(folder / "monitor.db")
-    script(db, {"alpha.test": [NL, NL, MD, MD], "beta.test": [NL, GONE, CA, CA], "gamma.test": [MD, MD, MD]})
-    db.close()
-    (folder / "config.yaml").write_text(f"database: {folder / 'monitor.db'}\nhome_country: NL\n")
+    config = write_config(folder, scripted_store(folder / "monitor.db"))
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--config", str(folder / "config.yaml"), "serve", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(base + "/-/versions.json", timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail(f"monitor serve did not start: {process.communicate()[1].decode()}")
+    process = start(monitor_serve(config, "--port", str(port)), base)
     yield base
-    process.terminate()
-    process.communicate(timeout=10)
+    stop(process)
 
 
-def get_json(url: str):
-    with urllib.request.urlopen(url, timeout=10) as response:
+def get_json(url: str, opener=urllib.request.urlopen):
+    with opener(url, timeout=10) as response:
         return json.load(response)
+
+
+def get_text(url: str, opener=urllib.request.urlopen) -> str:
+    with opener(url, timeout=10) as response:
+        return response.read().decode()
+
+
+def status(url: str, opener=urllib.request.urlopen) -> int:
+    try:
+        with opener(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def test_moves_since_a_date(server):
     rows = get_json(server + "/monitor/moves_since.json?since=2026-01-01&_shape=array")
     assert [(r["hoster"], r["kind"], r["destination_has_hotline"]) for r in rows] == [
         ("alpha.test", "left-home", "unknown"), ("beta.test", "left-home", "no")]
-    assert rows[0]["timeline"] == server + "/monitor/timeline?hoster=alpha.test"
     assert get_json(server + "/monitor/moves_since.json?since=2027-01-01&_shape=array") == []
+
+
+def test_timeline_links_are_paths_without_scheme_or_host(server):
+    rows = get_json(server + "/monitor/moves_since.json?since=2026-01-01&_shape=array")
+    assert rows[0]["timeline"] == "/monitor/timeline?hoster=alpha.test"
+    page = get_text(server + "/monitor/moves_since?since=2026-01-01")
+    assert '<a href="/monitor/timeline?hoster=alpha.test">' in page  # still a link in the page
+    assert server + "/monitor/timeline" not in page
+    timeline = get_json(server + rows[0]["timeline"].replace("/timeline?", "/timeline.json?_shape=array&"))
+    assert [r["countries"] for r in timeline] == ['["NL"]', '["MD"]']
 
 
 def test_each_canned_query_answers(server):
@@ -71,8 +142,7 @@ def test_each_canned_query_answers(server):
 
 
 def test_pages_have_titles_and_descriptions(server):
-    with urllib.request.urlopen(server + "/monitor", timeout=10) as response:
-        page = response.read().decode()
+    page = get_text(server + "/monitor")
     assert "Moves since a date" in page and "Hosters that were in NL and are now abroad" in page
 
 
@@ -84,3 +154,234 @@ def test_the_moves_page_in_headless_chromium(server, tmp_path):
          "--dump-dom", server + "/monitor/moves_since?since=2026-01-01"],
         capture_output=True, text=True, timeout=120)
     assert "alpha.test" in result.stdout and "left-home" in result.stdout, result.stderr[-2000:]
+
+
+def digest(path: Path) -> tuple[str, int]:
+    return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+
+
+def test_serve_writes_nothing_not_even_the_moves(tmp_path):
+    # The crawl refreshes moves at its end; a store whose moves were never refreshed stays so.
+    database = scripted_store(tmp_path / "monitor.db", refresh=False)
+    before = digest(database)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start(monitor_serve(write_config(tmp_path, database), "--port", str(port)), base)
+    try:
+        assert get_json(base + "/monitor/moves_since.json?since=2026-01-01&_shape=array") == []
+    finally:
+        stop(process)
+    assert digest(database) == before
+    wal = Path(f"{database}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+def without_write_permission() -> list[str]:
+    """A prefix that runs a command unable to write where file modes say no. Root ignores modes
+    (CAP_DAC_OVERRIDE), and `nobody` cannot run this Python (it lives under /root, mode 0700), so
+    root keeps its uid but loses every capability: then the modes bind it as they bind anyone."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None, reason="root needs setpriv (util-linux)")
+def test_a_read_only_copy_is_served_immutable_and_left_unchanged(tmp_path):
+    source = scripted_store(tmp_path / "source.db")
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    database = folder / "monitor.db"
+    shutil.copyfile(source, database)
+    database.chmod(0o444)
+    folder.chmod(0o555)
+    try:
+        probe = subprocess.run([*without_write_permission(), sys.executable, "-c", f"open('{folder}/x', 'w')"],
+                               capture_output=True, text=True)
+        assert "PermissionError" in probe.stderr  # the premise: the server could not write here
+        before = digest(database)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        command = [*without_write_permission(), *monitor_serve(write_config(tmp_path, database), "--port", str(port))]
+        process = start(command, base)
+        try:
+            assert status(base + "/monitor/urls") == 200
+            rows = get_json(base + "/monitor/moves_since.json?since=2026-01-01&_shape=array")
+            assert [r["hoster"] for r in rows] == ["alpha.test", "beta.test"]
+        finally:
+            out, _ = stop(process)
+        assert "as an immutable copy" in out
+        assert digest(database) == before
+        assert sorted(p.name for p in folder.iterdir()) == ["monitor.db"]  # no -wal, no -shm
+    finally:
+        folder.chmod(0o755)
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(tmp_path):
+    config = write_config(tmp_path, scripted_store(tmp_path / "monitor.db"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(monitor_serve(config, "--port", str(port)), capture_output=True, text=True,
+                                timeout=120)
+    assert result.returncode == 1
+    assert result.stderr == (f"Error: cannot serve on 127.0.0.1:{port}: address already in use; "
+                             "choose another --port\n")
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 on this machine")
+def test_the_start_message_puts_an_ipv6_host_in_brackets(tmp_path):
+    try:
+        port = free_port("::1")
+    except OSError:
+        pytest.skip("no ::1 on this machine")
+    base = f"http://[::1]:{port}"
+    config = write_config(tmp_path, scripted_store(tmp_path / "monitor.db"))
+    process = start(monitor_serve(config, "--host", "::1", "--port", str(port)), base)
+    try:
+        assert status(base + "/monitor") == 200
+    finally:
+        out, _ = stop(process)
+    assert out.startswith(f"serving {tmp_path / 'monitor.db'} read-only at http://[::1]:{port}/ (Ctrl-C stops)")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "10.1.2.3", "example.org", ""])
+def test_beyond_loopback_without_accounts_refuses_before_binding(tmp_path, monkeypatch, host):
+    def bind(sock, address):
+        raise AssertionError(f"bound {address}")
+
+    config = write_config(tmp_path, scripted_store(tmp_path / "monitor.db"))
+    monkeypatch.setattr(socket.socket, "bind", bind)  # anything that listens binds first
+    result = CliRunner().invoke(cli, ["--config", str(config), "serve", "--host", host, "--port", "8001"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"Error: refusing to serve on {host} without logins: add an account to serve.accounts in the "
+        "config (`monitor hash-password NAME` prints the line), or serve on 127.0.0.1\n")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.3.2.1", "::1", "localhost", "LOCALHOST"])
+def test_loopback_needs_no_accounts(host):
+    serving.check_exposure(Config(), host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "::ffff:192.0.2.10", "example.org"])
+def test_with_accounts_any_address_may_serve(host):
+    with pytest.raises(ServeError):
+        serving.check_exposure(Config(), host)
+    accounts = Serve(accounts={"alice": serving.account_line("alice", PASSWORD).split(": ")[1]})
+    serving.check_exposure(Config(serve=accounts), host)
+
+
+def test_urls_show_ipv6_hosts_in_brackets():
+    assert serving.url("::1", 8001) == "http://[::1]:8001/"
+    assert serving.url("127.0.0.1", 8001, "/-/login") == "http://127.0.0.1:8001/-/login"
+
+
+def test_hash_password_prints_a_line_the_plugin_accepts():
+    result = CliRunner().invoke(cli, ["hash-password", "alice"], input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    name, hashed = result.stdout.strip().split(": ")  # the prompts go to stderr
+    assert name == "alice" and hashed.startswith("pbkdf2_sha256$")
+    assert PASSWORD not in result.stdout
+    assert verify_password(PASSWORD, hashed) and not verify_password(PASSWORD + "!", hashed)
+
+
+def test_hash_password_asks_again_when_the_two_differ():
+    result = CliRunner().invoke(cli, ["hash-password", "alice"], input=f"{PASSWORD}\nother\n{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0
+    assert "do not match" in result.stderr
+    assert verify_password(PASSWORD, result.stdout.strip().split(": ")[1])
+
+
+def test_hash_password_refuses_a_name_the_plugin_cannot_hold():
+    result = CliRunner().invoke(cli, ["hash-password", "bob_password_hash"], input="x\nx\n")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: 'bob_password_hash' is not a user name: it may not contain '_password_hash'\n"
+
+
+@pytest.mark.parametrize("text, says", [
+    ("serve:\n  accounts:\n    alice: hunter2\n", "serve.accounts.alice: not a password hash"),
+    ("serve:\n  accounts:\n    al ice: pbkdf2_sha256$1$ab$cd=\n", "serve.accounts.al ice: 'al ice' is not a user name"),
+    ("serve:\n  users: {}\n", "serve.users: unknown key"),
+])
+def test_bad_accounts_are_config_errors(tmp_path, text, says):
+    (tmp_path / "config.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        load_file(tmp_path / "config.yaml")
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("guarded")
+    hashed = serving.account_line("alice", PASSWORD).split(": ")[1]
+    config = write_config(folder, scripted_store(folder / "monitor.db"), {"alice": hashed})
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start(monitor_serve(config, "--port", str(port)), base)
+    yield base, hashed
+    stop(process)
+
+
+PROTECTED = ["/", "/monitor", "/monitor/urls", "/monitor/urls.json", "/monitor/moves_since.json?since=2026-01-01",
+             "/monitor.json?sql=select+url+from+urls", "/-/metadata.json"]
+
+
+@pytest.mark.parametrize("path", PROTECTED)
+def test_with_accounts_anonymous_requests_are_refused(guarded, path):
+    base, _ = guarded
+    assert status(base + path) == 403
+
+
+def test_with_accounts_a_browser_is_sent_to_the_login_form(guarded):
+    base, _ = guarded
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", "/monitor/urls", headers={"Accept": "text/html,*/*;q=0.8"})
+        response = connection.getresponse()
+        assert (response.status, response.getheader("Location")) == (302, "/-/login")
+    finally:
+        connection.close()
+
+
+def login(base: str, username: str, password: str):
+    """An opener with the cookies of the plugin's login form, submitted as a browser does."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = get_text(base + "/-/login", opener.open)
+    token = re.search(r'name="csrftoken" value="([^"]+)"', form).group(1)
+    data = urllib.parse.urlencode({"username": username, "password": password, "csrftoken": token}).encode()
+    with opener.open(base + "/-/login", data=data, timeout=30) as response:
+        return opener, response.read().decode()
+
+
+def test_after_logging_in_every_page_answers(guarded):
+    base, _ = guarded
+    opener, _ = login(base, "alice", PASSWORD)
+    for path in PROTECTED:
+        assert status(base + path, opener.open) == 200, path
+    rows = get_json(base + "/monitor/moves_since.json?since=2026-01-01&_shape=array", opener.open)
+    assert [r["hoster"] for r in rows] == ["alpha.test", "beta.test"]
+
+
+def test_a_wrong_password_logs_nobody_in(guarded):
+    base, _ = guarded
+    opener, page = login(base, "alice", PASSWORD + "!")
+    assert "Invalid username or password" in page
+    assert status(base + "/monitor/urls", opener.open) == 403
+
+
+def test_scripts_use_http_basic(guarded):
+    base, _ = guarded
+    request = urllib.request.Request(base + "/monitor/urls.json?_shape=array")
+    request.add_header("Authorization", "Basic " + base64.b64encode(f"alice:{PASSWORD}".encode()).decode())
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert len(json.load(response)) == 3
+
+
+def test_the_hashes_are_not_shown_to_those_logged_in(guarded):
+    base, hashed = guarded
+    opener, _ = login(base, "alice", PASSWORD)
+    assert hashed not in get_text(base + "/-/metadata.json", opener.open)
+    assert hashed.split("$")[2] not in get_text(base + "/-/metadata.json", opener.open)  # nor its salt

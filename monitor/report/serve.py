@@ -1,23 +1,105 @@
 """`monitor serve`: Datasette over the store, read-only, with canned queries for the common
-questions. Datasette reads through `mode=ro` connections and no query here writes, so browsing
-never blocks or changes the nightly crawl's database."""
+questions. It never writes to the database: Datasette reads through `mode=ro` connections (or
+`immutable=1` for a copy in a folder it cannot write), so browsing never blocks or changes the
+nightly crawl's database. Logins are datasette-auth-passwords' (accounts in `serve.accounts`);
+without accounts it serves on loopback only, since the list of URLs is itself sensitive."""
 
 from __future__ import annotations
 
+import errno
+import ipaddress
+import os
+import socket
+import sys
 from pathlib import Path
+from typing import Callable
 
-from ..config import Config
-from ..detect import refresh_moves
-from ..store import open_store
+from datasette import hookimpl
+from datasette.utils.asgi import Response
+from markupsafe import Markup
+
+from ..config import Config, account_name
+from .. import store
+from ..errors import ServeError
 from .views import STATS_SQL
 
 ATTRIBUTION = "Locations: the geolocation and ASN databases named in each crawl's sources (DB-IP: CC BY 4.0)"
+PLUGIN = "datasette-auth-passwords"
+# Datasette shows its metadata, plugin settings included, at /-/metadata.json; a setting given as
+# {"$env": NAME} is read from the environment there and not shown, so hashes stay off the page.
+HASH_VARIABLE = "MONITOR_SERVE_PASSWORD_HASH_{}"
 
 
-def metadata(config: Config, base_url: str) -> dict:
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: reachable from this machine only. Other names may resolve
+    to anything, so they count as exposed."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(config: Config, host: str) -> None:
+    """Refuse to serve beyond loopback without accounts: the URLs point at abuse material."""
+    if not config.serve.accounts and not is_loopback(host):
+        raise ServeError(
+            f"refusing to serve on {host} without logins: add an account to serve.accounts in the "
+            f"config (`monitor hash-password NAME` prints the line), or serve on 127.0.0.1")
+
+
+def check_user(name: str) -> None:
+    try:
+        account_name(name)
+    except ValueError as error:
+        raise ServeError(str(error)) from None
+
+
+def account_line(name: str, password: str) -> str:
+    """`NAME: HASH`, a line for serve.accounts (PBKDF2-SHA256, as the plugin checks it)."""
+    from datasette_auth_passwords.utils import hash_password
+
+    check_user(name)
+    return f"{name}: {hash_password(password)}"
+
+
+def url(host: str, port: int, path: str = "/") -> str:
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL takes brackets
+    return f"http://{shown}:{port}{path}"
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so that a taken port is one clear error, not uvicorn's
+    log line after startup."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: restart after TIME_WAIT
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as error:
+        sock.close()
+        where = url(host, port).removeprefix("http://").rstrip("/")
+        if error.errno == errno.EADDRINUSE:
+            raise ServeError(f"cannot serve on {where}: address already in use; choose another --port") from None
+        raise ServeError(f"cannot serve on {where}: {error.strerror or error}") from None
+    return sock
+
+
+def database_files(config: Config) -> dict:
+    """Datasette's files= or immutables= for the database, opened as the store's readers open it:
+    a copy in a folder this user cannot write (an analyst's read-only copy) is immutable, which
+    reads the file alone (and assumes nobody changes it while it is served)."""
+    immutable = store.read_only_mode(config) == "immutable=1"
+    return {"immutables" if immutable else "files": [str(config.database)]}
+
+
+def metadata(config: Config) -> dict:
     """Titles, descriptions, units and canned queries; hosters link to their timeline."""
     name = Path(config.database).stem
-    link = f"{base_url}/{name}/timeline?hoster=".replace("'", "''")  # an SQL string literal
+    # A path without scheme and host: right whatever name or proxy the browser reached us by.
+    link = f"/{name}/timeline?hoster=".replace("'", "''")  # an SQL string literal
     timeline = f"'{link}' || h.name AS timeline"
     home = config.home_country
     queries = {
@@ -89,14 +171,50 @@ def metadata(config: Config, base_url: str) -> dict:
     }
 
 
-def serve(config: Config, host: str, port: int) -> None:
-    """Run Datasette until interrupted."""
+def access(accounts: dict[str, str]) -> tuple[dict, dict[str, str]]:
+    """Metadata that lets only these accounts see anything, and the environment it reads the
+    hashes from. No accounts: open, which check_exposure allows on loopback only."""
+    if not accounts:
+        return {}, {}
+    names = sorted(accounts)
+    environment = {HASH_VARIABLE.format(i): accounts[n] for i, n in enumerate(names)}
+    settings = {f"{n}_password_hash": {"$env": HASH_VARIABLE.format(i)} for i, n in enumerate(names)}
+    # view-instance is checked last for every page, query and JSON view, so this covers them all.
+    return {"allow": {"id": names}, "plugins": {PLUGIN: settings}}, environment
+
+
+@hookimpl
+def render_cell(value, column, database):
+    """Datasette links only absolute http(s) URLs; the relative timeline links are ours."""
+    if column == "timeline" and isinstance(value, str) and value.startswith(f"/{database}/timeline?"):
+        return Markup('<a href="{0}">{0}</a>').format(value)
+    return None
+
+
+@hookimpl
+def forbidden(datasette, request):
+    """A browser not logged in goes to the login form, which a bare 403 page does not link;
+    scripts (no text/html in Accept) keep the 403."""
+    if request.actor is None and datasette.plugin_config(PLUGIN) and "text/html" in request.headers.get("accept", ""):
+        return Response.redirect(datasette.urls.path("/-/login"))
+    return None
+
+
+def serve(config: Config, host: str, port: int, say: Callable[[str], None]) -> None:
+    """Run Datasette until interrupted. Every check comes before the port is bound."""
     import uvicorn
     from datasette.app import Datasette
+    from datasette.plugins import pm
 
-    db = open_store(config.database, create=False)
-    refresh_moves(db, config)  # the one write, before Datasette opens the file read-only
-    db.close()
-    app = Datasette([str(config.database)], metadata=metadata(config, f"http://{host}:{port}"),
-                    settings={"default_page_size": 100})
-    uvicorn.run(app.app(), host=host, port=port, log_level="warning")
+    check_exposure(config, host)
+    files = database_files(config)
+    extra, environment = access(config.serve.accounts)
+    sock = listen(host, port)
+    os.environ.update(environment)
+    if not pm.is_registered(sys.modules[__name__]):
+        pm.register(sys.modules[__name__], name="monitor")
+    app = Datasette(**files, metadata=metadata(config) | extra, settings={"default_page_size": 100})
+    how = " as an immutable copy" if "immutables" in files else ""
+    login = f"; log in at {url(host, port, '/-/login')}" if extra else ""
+    say(f"serving {config.database} read-only{how} at {url(host, port)}{login} (Ctrl-C stops)")
+    uvicorn.Server(uvicorn.Config(app.app(), log_level="warning")).run(sockets=[sock])

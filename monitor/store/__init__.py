@@ -89,20 +89,7 @@ def open_reader(path: str | Path, *, config_file: Path | None = None) -> Databas
     opened as immutable.
     """
     where = Where(Path(path), config_file)
-    if not where.path.is_file():
-        raise StoreError(f"{where}: no database yet; add URLs first with `monitor import FILE`")
-    uri = where.path.resolve().as_uri()
-    db = None
-    for mode in ("mode=ro", "immutable=1"):
-        try:
-            conn = sqlite3.connect(f"{uri}?{mode}", uri=True, check_same_thread=False)
-            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-            db = Database(conn)
-            break
-        except sqlite3.DatabaseError as error:
-            failure = error
-    if db is None:
-        raise explain(failure, where)
+    db = Database(_connect_read_only(where)[0])
     try:
         _refuse_newer(db, where)
         if not db["_sqlite_migrations"].exists():
@@ -110,6 +97,28 @@ def open_reader(path: str | Path, *, config_file: Path | None = None) -> Databas
     except sqlite3.DatabaseError as error:
         raise explain(error, where) from None
     return db
+
+
+def read_only_mode(config: Config) -> str:
+    """How a reader opens the configured database: "mode=ro", or "immutable=1" where the folder
+    cannot hold WAL's shared-memory file (for Datasette, which opens files itself)."""
+    conn, mode = _connect_read_only(Where(config.database, config.source))
+    conn.close()
+    return mode
+
+
+def _connect_read_only(where: Where) -> tuple[sqlite3.Connection, str]:
+    if not where.path.is_file():
+        raise StoreError(f"{where}: no database yet; add URLs first with `monitor import FILE`")
+    uri = where.path.resolve().as_uri()
+    for mode in ("mode=ro", "immutable=1"):
+        try:
+            conn = sqlite3.connect(f"{uri}?{mode}", uri=True, check_same_thread=False)
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return conn, mode
+        except sqlite3.DatabaseError as error:
+            failure = error
+    raise explain(failure, where)
 
 
 def writer(config: Config, *, create: bool = True) -> Database:
