@@ -109,13 +109,31 @@ def add_urls(db: Database, urls: Iterable[str], on_reject: OnReject) -> ImportRe
 def read_records(lines: Iterator[str], path: Path) -> Iterator[Record]:
     first = next(lines, "")
     lines = chain([first], lines)
-    if path.suffix.lower() == ".csv" or _looks_like_csv_header(first):
-        return _csv_records(lines, path)
+    delimiter = _csv_delimiter(first)
+    if delimiter:
+        return _csv_records(lines, path, delimiter)
+    if path.suffix.lower() == ".csv":
+        return _csv_records(lines, path, ",")  # no url column: _csv_rows says so
     return _text_records(lines)
 
 
-def _looks_like_csv_header(line: str) -> bool:
-    return "," in line and "url" in (cell.strip().lower() for cell in next(csv.reader([line]), []))
+# Spreadsheets write ';' where ',' is the decimal mark (much of Europe), and tabs when exporting
+# "text"; csv.Sniffer guesses badly from one line, and the header alone is all that is certain.
+CSV_DELIMITERS = (",", ";", "\t")
+
+
+def _csv_delimiter(header: str) -> str | None:
+    """The delimiter that splits a header line into cells one of which is `url`, or None if it is
+    no CSV header. The delimiter must be in the line: a lone "url" line is a text file's content.
+    Should a header split into a `url` cell more than one way, the standard comma wins."""
+    for delimiter in CSV_DELIMITERS:
+        if delimiter in header and "url" in _header_cells(header, delimiter):
+            return delimiter
+    return None
+
+
+def _header_cells(line: str, delimiter: str) -> list[str]:
+    return [cell.strip().lower() for cell in next(csv.reader([line], delimiter=delimiter), [])]
 
 
 def _text_records(lines: Iterable[str]) -> Iterator[Record]:
@@ -126,8 +144,8 @@ def _text_records(lines: Iterable[str]) -> Iterator[Record]:
             yield Record(line=number, url=stripped)
 
 
-def _csv_records(lines: Iterable[str], path: Path) -> Iterator[Record]:
-    reader = csv.reader(lines)
+def _csv_records(lines: Iterable[str], path: Path, delimiter: str) -> Iterator[Record]:
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
         yield from _csv_rows(reader, path)
     except csv.Error as error:

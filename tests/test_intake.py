@@ -112,6 +112,71 @@ def test_csv_quoted_fields_bad_dates_and_empty_cells(db, tmp_path):
     assert db.execute("SELECT reference FROM urls WHERE url LIKE '%x,y'").fetchone()[0] == "multi\nline"
 
 
+def rows(db):
+    return [tuple(r) for r in db.execute("SELECT url, reported_at, reference, source FROM urls ORDER BY url")]
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_csv_separated_by_semicolons_or_tabs(db, tmp_path, delimiter):
+    """What spreadsheets write where the comma is the decimal mark, or when exporting text:
+    quoted cells may hold the delimiter, a doubled quote and a line break."""
+    d = delimiter
+    path = tmp_path / "export.csv"
+    path.write_text(
+        f'Reference{d}"URL"{d}reported_at{d}note\n'
+        f'"R-1{d} part 2"{d}"http://a.example.com/x?q=1,2"{d}2024-03-01{d}"said ""hi""{d}\nthen left"\n'
+        f'R-2{d}http://b.example.com/{d}"2024-03-02T10:00:00+01:00"{d}\n'
+    )
+    result, rejected = do_import(db, path)
+    assert (result.added, result.rejected) == (2, 0), rejected
+    assert rows(db) == [
+        ("http://a.example.com/x?q=1,2", "2024-03-01T00:00:00Z", f"R-1{d} part 2", "export.csv"),
+        ("http://b.example.com/", "2024-03-02T09:00:00Z", "R-2", "export.csv"),
+    ]
+
+
+def test_semicolon_csv_keeps_commas_inside_urls(db, tmp_path):
+    path = tmp_path / "partner.csv"
+    path.write_text("url;reference\nhttp://a.example.com/view?ids=1,2,3&sort=a,b;R-1\n"
+                    'http://b.example.com/p,q;R-2\n"http://c.example.com/?a=1;b=2";R-3\n')
+    result, rejected = do_import(db, path)
+    assert (result.added, result.rejected) == (3, 0), rejected
+    assert [(url, ref) for url, _, ref, _ in rows(db)] == [
+        ("http://a.example.com/view?ids=1,2,3&sort=a,b", "R-1"), ("http://b.example.com/p,q", "R-2"),
+        ("http://c.example.com/?a=1;b=2", "R-3")]
+
+
+@pytest.mark.parametrize("content", [
+    "reference;url\nR9;http://a.example.com/\n",
+    "reference\turl\nR9\thttp://a.example.com/\n",
+    '"URL";"reference"\n"http://a.example.com/";"R9"\n',
+])
+def test_a_text_file_whose_first_line_is_a_semicolon_or_tab_header_is_csv(db, tmp_path, content):
+    path = tmp_path / "export.txt"
+    path.write_text(content)
+    result, rejected = do_import(db, path)
+    assert result.added == 1, rejected
+    assert db.execute("SELECT url, reference FROM urls").fetchall() == [("http://a.example.com/", "R9")]
+
+
+def test_a_header_that_splits_into_url_only_one_way_picks_that_delimiter(db, tmp_path):
+    # ',' gives "url;a" and "b": no url cell; ';' gives "url" and "a,b".
+    path = tmp_path / "odd.csv"
+    path.write_text("url;a,b\nhttp://a.example.com/?x=1,2;z\n")
+    result, rejected = do_import(db, path)
+    assert result.added == 1, rejected
+    assert urls(db) == ["http://a.example.com/?x=1,2"]
+
+
+def test_a_text_file_of_urls_with_semicolons_is_not_taken_for_csv(db, tmp_path):
+    path = tmp_path / "plain.txt"
+    path.write_text("http://a.example.com/;jsessionid=1\nhttp://b.example.com/\turl\n")
+    result, rejected = do_import(db, path)
+    assert (result.added, result.rejected) == (1, 1)
+    assert urls(db) == ["http://a.example.com/;jsessionid=1"]
+    assert "white space" in rejected[0].reason
+
+
 def test_csv_detected_by_header_in_a_txt_file(db, tmp_path):
     path = tmp_path / "export.txt"
     path.write_text("reference,url\nR9,http://a.example.com/\n")
