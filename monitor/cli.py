@@ -90,13 +90,31 @@ def import_(ctx: click.Context, files: tuple[Path, ...]) -> None:
         raise click.ClickException("nothing could be read")
 
 
+def _reported_at(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # Checked before anything is written, so that a mistyped date is a usage error naming the
+    # option rather than every URL rejected one by one.
+    if value is None:
+        return None
+    try:
+        return intake.parse_reported_at(value)
+    except ValueError as error:  # InvalidURL, which parse_reported_at raises, is a ValueError
+        raise click.BadParameter(str(error), ctx, param) from None
+
+
 @cli.command()
 @click.argument("urls", nargs=-1, required=True)
+@click.option("--reported-at", metavar="DATE", callback=_reported_at,
+              help="When they were reported: YYYY-MM-DD or an ISO 8601 date-time (UTC unless it has a zone).")
+@click.option("--reference", metavar="TEXT", help="The report's reference (e.g. a case number), kept with each URL.")
+@click.option("--source", metavar="TEXT", default="command line", show_default=True, help="Where they came from.")
 @click.pass_context
-def add(ctx: click.Context, urls: tuple[str, ...]) -> None:
-    """Add reported URLs given as arguments."""
+def add(ctx: click.Context, urls: tuple[str, ...], reported_at: str | None, reference: str | None,
+        source: str) -> None:
+    """Add reported URLs given as arguments, with the fields a CSV row can carry (the same for
+    each URL). A URL already known is left as it is."""
     db = open_store(_config(ctx).database)
-    click.echo(intake.add_urls(db, urls, _print_reject).summary())
+    result = intake.add_urls(db, urls, _print_reject, reported_at=reported_at, reference=reference, source=source)
+    click.echo(result.summary())
 
 
 @cli.command()

@@ -100,10 +100,22 @@ def _lines(raw: Iterable[bytes], path: Path) -> Iterator[str]:
         yield text[:-2] + "\n" if text.endswith("\r\n") else text
 
 
-def add_urls(db: Database, urls: Iterable[str], on_reject: OnReject) -> ImportResult:
-    """`monitor add`: URLs given on the command line."""
-    records = (Record(line=n, url=url) for n, url in enumerate(urls, 1))
-    return store_records(db, records, "argument", on_reject, source="command line")
+def add_urls(
+    db: Database,
+    urls: Iterable[str],
+    on_reject: OnReject,
+    *,
+    reported_at: str | None = None,
+    reference: str | None = None,
+    source: str = "command line",
+) -> ImportResult:
+    """`monitor add`: URLs given on the command line, with the fields a CSV row can carry, the
+    same for every URL (one report often names several); a URL already known is left as it is."""
+    records = (
+        Record(line=n, url=url, reported_at=reported_at or None, reference=reference or None)
+        for n, url in enumerate(urls, 1)
+    )
+    return store_records(db, records, "argument", on_reject, source=source or "command line")
 
 
 def read_records(lines: Iterator[str], path: Path) -> Iterator[Record]:

@@ -49,6 +49,25 @@ def test_add(run):
     assert "argument:3: not a URL" in result.stderr
 
 
+def test_add_with_reported_at_reference_and_source(run):
+    result = run("add", "http://a.example.com/1", "http://b.example.com/2", "--reported-at", "2024-03-01T10:00:00+02:00",
+                 "--reference", "R-7", "--source", "partner")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "2 added, 0 already known, 0 rejected"
+    shown = json.loads(run("history", "http://b.example.com/2", "--format", "json").stdout)
+    assert (shown["reported_at"], shown["reference"], shown["source"]) == ("2024-03-01T08:00:00Z", "R-7", "partner")
+    run("add", "http://c.example.com/")
+    assert json.loads(run("history", "http://c.example.com/", "--format", "json").stdout)["source"] == "command line"
+
+
+@pytest.mark.parametrize("date", ["yesterday", "2024-02-30", ""])
+def test_add_with_a_bad_reported_at_is_a_usage_error_and_adds_nothing(run, tmp_path, date):
+    result = run("add", "http://a.example.com/1", "--reported-at", date)
+    assert result.exit_code == 2
+    assert f"Invalid value for '--reported-at': reported_at {date!r} is not a date" in result.stderr
+    assert not (tmp_path / "monitor.db").exists()
+
+
 def test_hosters_in_every_format(run, reports):
     run("import", str(reports))
     table = run("hosters").stdout

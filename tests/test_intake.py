@@ -219,6 +219,19 @@ def test_add_urls(db):
     result = add_urls(db, ["http://A.example.com", "http://a.example.com/", "gopher://x.com/"], rejected.append)
     assert (result.added, result.known, result.rejected) == (1, 1, 1)
     assert rejected[0].where == "argument" and rejected[0].line == 3
+    assert rows(db) == [("http://a.example.com/", None, None, "command line")]
+
+
+def test_add_urls_with_the_fields_of_a_csv_row(db):
+    rejected = []
+    result = add_urls(db, ["http://a.example.com/1", "http://b.example.com/2"], rejected.append,
+                      reported_at="2024-03-01T10:00:00+02:00", reference="R-7", source="partner")
+    assert (result.added, rejected) == (2, [])
+    assert rows(db) == [("http://a.example.com/1", "2024-03-01T08:00:00Z", "R-7", "partner"),
+                        ("http://b.example.com/2", "2024-03-01T08:00:00Z", "R-7", "partner")]
+    # a URL already known keeps what it was added with
+    add_urls(db, ["http://a.example.com/1"], rejected.append, reference="R-8")
+    assert rows(db)[0][2] == "R-7"
 
 
 def test_an_import_killed_half_way_adds_nothing(tmp_path):
