@@ -16,6 +16,7 @@ import click
 from . import config as config_module
 from . import detect
 from . import intake
+from . import retire as retirement
 from .errors import MonitorError
 from .logs import log_to_file
 from .crawl import run
@@ -114,6 +115,34 @@ def add(ctx: click.Context, urls: tuple[str, ...], reported_at: str | None, refe
     each URL). A URL already known is left as it is."""
     db = open_store(_config(ctx).database)
     result = intake.add_urls(db, urls, _print_reject, reported_at=reported_at, reference=reference, source=source)
+    click.echo(result.summary())
+
+
+def _print_unknown(unknown: intake.Rejected) -> None:
+    click.echo(f"unknown {unknown}", err=True)
+
+
+@cli.command()
+@click.argument("urls", nargs=-1)
+@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A file of URLs, read as `monitor import` reads one.")
+@click.option("--hoster", metavar="HOSTER", help="Every URL of this hoster (or of the hoster of this host or URL).")
+@click.option("--undo", is_flag=True, help="Bring them back: revisit them again.")
+@click.pass_context
+def retire(ctx: click.Context, urls: tuple[str, ...], path: Path | None, hoster: str | None, undo: bool) -> None:
+    """Stop revisiting reported URLs (any spelling), keeping their history; --undo brings them back.
+
+    Unknown URLs are listed on stderr with file (or argument), line and reason.
+    """
+    if sum(map(bool, (urls, path, hoster))) != 1:
+        raise click.UsageError("give URLs, --file FILE or --hoster HOSTER: one of the three")
+    db = open_store(_config(ctx).database, create=False)
+    if hoster:
+        result = retirement.retire_hoster(db, hoster, undo=undo)
+    elif path:
+        result = retirement.retire_file(db, path, _print_unknown, undo=undo)
+    else:
+        result = retirement.retire_urls(db, urls, _print_unknown, undo=undo)
     click.echo(result.summary())
 
 

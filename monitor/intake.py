@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import chain, islice
@@ -71,6 +72,15 @@ OnReject = Callable[[Rejected], None]
 
 def import_file(db: Database, path: Path, on_reject: OnReject) -> ImportResult:
     """Import one text or CSV file in one transaction; InputError if it cannot be read as a whole."""
+    with file_records(path) as records:
+        return store_records(db, records, str(path), on_reject, source=path.name)
+
+
+@contextmanager
+def file_records(path: Path) -> Iterator[Iterator[Record]]:
+    """The records of a text or CSV file, read as a stream: InputError if the file cannot be read,
+    and while iterating if a line turns out not to be UTF-8 or not CSV (the caller's transaction
+    then rolls back what it did with the lines before)."""
     try:
         raw = path.open("rb")
     except FileNotFoundError:
@@ -79,9 +89,9 @@ def import_file(db: Database, path: Path, on_reject: OnReject) -> ImportResult:
         raise InputError(f"{path}: cannot read: {error.strerror}") from None
     with raw:
         if b"\0" in raw.read(8192):
-            raise InputError(f"{path}: a binary file, not a list of URLs; nothing imported from it")
+            raise InputError(f"{path}: a binary file, not a list of URLs; nothing from it was used")
         raw.seek(0)
-        return store_records(db, read_records(_lines(raw, path), path), str(path), on_reject, source=path.name)
+        yield read_records(_lines(raw, path), path)
 
 
 def _lines(raw: Iterable[bytes], path: Path) -> Iterator[str]:
@@ -90,10 +100,10 @@ def _lines(raw: Iterable[bytes], path: Path) -> Iterator[str]:
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as error:
-            # Raised mid-transaction: store_records rolls back what this file added.
+            # Raised mid-transaction: the caller's transaction undoes what it did with this file.
             raise InputError(
                 f"{path}: line {number}: not UTF-8 text ({error.reason}); "
-                "save the file as UTF-8 and import it again; nothing imported from it"
+                "save the file as UTF-8 and run the command again; nothing from it was used"
             ) from None
         if number == 1:
             text = text.removeprefix("\ufeff")
@@ -161,7 +171,7 @@ def _csv_records(lines: Iterable[str], path: Path, delimiter: str) -> Iterator[R
     try:
         yield from _csv_rows(reader, path)
     except csv.Error as error:
-        raise InputError(f"{path}: line {reader.line_num}: not valid CSV ({error}); nothing imported from it") from None
+        raise InputError(f"{path}: line {reader.line_num}: not valid CSV ({error}); nothing from it was used") from None
 
 
 def _csv_rows(reader, path: Path) -> Iterator[Record]:

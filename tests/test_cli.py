@@ -133,7 +133,7 @@ def test_usage_errors_exit_2(run):
     assert run("import").exit_code == 2
 
 
-@pytest.mark.parametrize("command", ["import", "add", "hosters", "stats", "history"])
+@pytest.mark.parametrize("command", ["import", "add", "retire", "hosters", "stats", "history"])
 def test_every_command_is_documented(command):
     from click.testing import CliRunner
 
