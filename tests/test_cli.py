@@ -87,8 +87,8 @@ def test_hosters_in_every_format(run, reports):
 def test_stats(run, reports, tmp_path):
     run("import", str(reports))
     totals = {r["what"]: r["count"] for r in json.loads(run("stats", "--format", "json").stdout)}
-    assert totals == {"reported URLs": 3, "active URLs": 3, "online at the last crawl": 0, "taken down": 0,
-                      "hosters": 2, "crawls": 0, "moves": 0}
+    assert totals == {"reported URLs": 3, "active URLs": 3, "retired URLs": 0, "online at the last crawl": 0,
+                      "taken down": 0, "hosters": 2, "crawls": 0, "moves": 0}
     by_country = json.loads(run("stats", "--by", "country", "--format", "json").stdout)
     month = by_country[0]["month"]
     assert by_country == [{"month": month, "country": "unknown", "urls": 3, "online": 0, "taken_down": 0,

@@ -57,6 +57,41 @@ def test_urls_in_any_spelling_are_retired_and_brought_back(added, store):
     assert store()[ALPHA[0]] == (1, None)
 
 
+def test_retired_urls_are_shown_apart_by_hosters_stats_and_history(added):
+    added("retire", ALPHA[0])
+    hosters = {r["hoster"]: r for r in json.loads(added("hosters", "--format", "json").stdout)}
+    assert (hosters["alpha.nl"]["urls"], hosters["alpha.nl"]["active_urls"], hosters["alpha.nl"]["retired_urls"]) \
+        == (2, 1, 1)
+    assert hosters["delta.blogspot.com"]["retired_urls"] == 0
+    assert added("hosters", "--format", "csv").stdout.splitlines()[0].startswith("hoster,urls,active_urls,retired_urls,")
+    totals = {r["what"]: r["count"] for r in json.loads(added("stats", "--format", "json").stdout)}
+    assert (totals["reported URLs"], totals["active URLs"], totals["retired URLs"]) == (3, 2, 1)
+    shown = json.loads(added("history", ALPHA[0], "--format", "json").stdout)
+    assert shown["active"] is False and shown["retired_at"].endswith("Z")
+    # the grouped figures still count every reported URL, retired or not
+    assert json.loads(added("stats", "--by", "month", "--format", "json").stdout)[0]["urls"] == 3
+
+
+def test_a_retired_url_no_longer_counts_as_online(added, tmp_path):
+    """Its last state predates its retirement: the last crawl did not see it online."""
+    db = open_store(tmp_path / "monitor.db")
+    crawl = db.execute("INSERT INTO crawls (started_at, finished_at, status, mode) "
+                       "VALUES ('2026-03-01T02:00:00Z', '2026-03-01T02:30:00Z', 'complete', 'head')").lastrowid
+    db.conn.executemany("INSERT INTO url_states (url_id, first_crawl, last_crawl, outcome, http_status) "
+                        "VALUES (?, ?, ?, 'online', 200)", [(i, crawl, crawl) for (i,) in db.execute("SELECT id FROM urls")])
+    db.conn.commit()
+    db.close()
+
+    def online() -> tuple[int, dict[str, tuple[int, int]]]:
+        totals = {r["what"]: r["count"] for r in json.loads(added("stats", "--format", "json").stdout)}
+        by_hoster = json.loads(added("stats", "--by", "hoster", "--format", "json").stdout)
+        return totals["online at the last crawl"], {r["hoster"]: (r["urls"], r["online"]) for r in by_hoster}
+
+    assert online() == (3, {"alpha.nl": (2, 2), "delta.blogspot.com": (1, 1)})
+    added("retire", ALPHA[0])
+    assert online() == (2, {"alpha.nl": (2, 1), "delta.blogspot.com": (1, 1)})
+
+
 def test_a_file_is_read_as_import_reads_it_and_unknown_lines_are_named(added, store, tmp_path):
     path = tmp_path / "done.txt"
     path.write_text("# taken down for good\n\nhttp://IMG.alpha.nl/a.jpg\nhttp://unknown.example.com/\nnot a url\n")
