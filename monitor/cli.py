@@ -19,6 +19,7 @@ from sqlite_utils import Database
 from . import config as config_module
 from . import detect
 from . import intake
+from . import retire as retirement
 from .errors import MonitorError, ReadOnlyDatabase
 from .logs import log_to_file
 from .crawl import run
@@ -159,13 +160,59 @@ def import_(ctx: click.Context, files: tuple[Path, ...]) -> None:
         raise click.ClickException("nothing could be read")
 
 
+def _reported_at(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # Checked before anything is written, so that a mistyped date is a usage error naming the
+    # option rather than every URL rejected one by one.
+    if value is None:
+        return None
+    try:
+        return intake.parse_reported_at(value)
+    except ValueError as error:  # InvalidURL, which parse_reported_at raises, is a ValueError
+        raise click.BadParameter(str(error), ctx, param) from None
+
+
 @cli.command()
 @click.argument("urls", nargs=-1, required=True)
+@click.option("--reported-at", metavar="DATE", callback=_reported_at,
+              help="When they were reported: YYYY-MM-DD or an ISO 8601 date-time (UTC unless it has a zone).")
+@click.option("--reference", metavar="TEXT", help="The report's reference (e.g. a case number), kept with each URL.")
+@click.option("--source", metavar="TEXT", default="command line", show_default=True, help="Where they came from.")
 @click.pass_context
-def add(ctx: click.Context, urls: tuple[str, ...]) -> None:
-    """Add reported URLs given as arguments."""
+def add(ctx: click.Context, urls: tuple[str, ...], reported_at: str | None, reference: str | None,
+        source: str) -> None:
+    """Add reported URLs given as arguments, with the fields a CSV row can carry (the same for
+    each URL). A URL already known is left as it is."""
     db = _writer(ctx)
-    click.echo(intake.add_urls(db, urls, _print_reject).summary())
+    result = intake.add_urls(db, urls, _print_reject, reported_at=reported_at, reference=reference, source=source)
+    click.echo(result.summary())
+
+
+def _print_unknown(unknown: intake.Rejected) -> None:
+    click.echo(f"unknown {unknown}", err=True)
+
+
+@cli.command()
+@click.argument("urls", nargs=-1)
+@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A file of URLs, read as `monitor import` reads one.")
+@click.option("--hoster", metavar="HOSTER", help="Every URL of this hoster (or of the hoster of this host or URL).")
+@click.option("--undo", is_flag=True, help="Bring them back: revisit them again.")
+@click.pass_context
+def retire(ctx: click.Context, urls: tuple[str, ...], path: Path | None, hoster: str | None, undo: bool) -> None:
+    """Stop revisiting reported URLs (any spelling), keeping their history; --undo brings them back.
+
+    Unknown URLs are listed on stderr with file (or argument), line and reason.
+    """
+    if sum(map(bool, (urls, path, hoster))) != 1:
+        raise click.UsageError("give URLs, --file FILE or --hoster HOSTER: one of the three")
+    db = store.writer(_config(ctx), create=False)
+    if hoster:
+        result = retirement.retire_hoster(db, hoster, undo=undo)
+    elif path:
+        result = retirement.retire_file(db, path, _print_unknown, undo=undo)
+    else:
+        result = retirement.retire_urls(db, urls, _print_unknown, undo=undo)
+    click.echo(result.summary())
 
 
 @cli.command()

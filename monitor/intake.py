@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import chain, islice
@@ -71,6 +72,15 @@ OnReject = Callable[[Rejected], None]
 
 def import_file(db: Database, path: Path, on_reject: OnReject) -> ImportResult:
     """Import one text or CSV file in one transaction; InputError if it cannot be read as a whole."""
+    with file_records(path) as records:
+        return store_records(db, records, str(path), on_reject, source=path.name)
+
+
+@contextmanager
+def file_records(path: Path) -> Iterator[Iterator[Record]]:
+    """The records of a text or CSV file, read as a stream: InputError if the file cannot be read,
+    and while iterating if a line turns out not to be UTF-8 or not CSV (the caller's transaction
+    then rolls back what it did with the lines before)."""
     try:
         raw = path.open("rb")
     except FileNotFoundError:
@@ -79,9 +89,9 @@ def import_file(db: Database, path: Path, on_reject: OnReject) -> ImportResult:
         raise InputError(f"{path}: cannot read: {error.strerror}") from None
     with raw:
         if b"\0" in raw.read(8192):
-            raise InputError(f"{path}: a binary file, not a list of URLs; nothing imported from it")
+            raise InputError(f"{path}: a binary file, not a list of URLs; nothing from it was used")
         raw.seek(0)
-        return store_records(db, read_records(_lines(raw, path), path), str(path), on_reject, source=path.name)
+        yield read_records(_lines(raw, path), path)
 
 
 def _lines(raw: Iterable[bytes], path: Path) -> Iterator[str]:
@@ -90,32 +100,62 @@ def _lines(raw: Iterable[bytes], path: Path) -> Iterator[str]:
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as error:
-            # Raised mid-transaction: store_records rolls back what this file added.
+            # Raised mid-transaction: the caller's transaction undoes what it did with this file.
             raise InputError(
                 f"{path}: line {number}: not UTF-8 text ({error.reason}); "
-                "save the file as UTF-8 and import it again; nothing imported from it"
+                "save the file as UTF-8 and run the command again; nothing from it was used"
             ) from None
         if number == 1:
             text = text.removeprefix("\ufeff")
         yield text[:-2] + "\n" if text.endswith("\r\n") else text
 
 
-def add_urls(db: Database, urls: Iterable[str], on_reject: OnReject) -> ImportResult:
-    """`monitor add`: URLs given on the command line."""
-    records = (Record(line=n, url=url) for n, url in enumerate(urls, 1))
-    return store_records(db, records, "argument", on_reject, source="command line")
+def add_urls(
+    db: Database,
+    urls: Iterable[str],
+    on_reject: OnReject,
+    *,
+    reported_at: str | None = None,
+    reference: str | None = None,
+    source: str = "command line",
+) -> ImportResult:
+    """`monitor add`: URLs given on the command line, with the fields a CSV row can carry, the
+    same for every URL (one report often names several); a URL already known is left as it is."""
+    records = (
+        Record(line=n, url=url, reported_at=reported_at or None, reference=reference or None)
+        for n, url in enumerate(urls, 1)
+    )
+    return store_records(db, records, "argument", on_reject, source=source or "command line")
 
 
 def read_records(lines: Iterator[str], path: Path) -> Iterator[Record]:
     first = next(lines, "")
     lines = chain([first], lines)
-    if path.suffix.lower() == ".csv" or _looks_like_csv_header(first):
-        return _csv_records(lines, path)
+    delimiter = _csv_delimiter(first)
+    if delimiter:
+        return _csv_records(lines, path, delimiter)
+    if path.suffix.lower() == ".csv":
+        return _csv_records(lines, path, ",")  # no url column: _csv_rows says so
     return _text_records(lines)
 
 
-def _looks_like_csv_header(line: str) -> bool:
-    return "," in line and "url" in (cell.strip().lower() for cell in next(csv.reader([line]), []))
+# Spreadsheets write ';' where ',' is the decimal mark (much of Europe), and tabs when exporting
+# "text"; csv.Sniffer guesses badly from one line, and the header alone is all that is certain.
+CSV_DELIMITERS = (",", ";", "\t")
+
+
+def _csv_delimiter(header: str) -> str | None:
+    """The delimiter that splits a header line into cells one of which is `url`, or None if it is
+    no CSV header. The delimiter must be in the line: a lone "url" line is a text file's content.
+    Should a header split into a `url` cell more than one way, the standard comma wins."""
+    for delimiter in CSV_DELIMITERS:
+        if delimiter in header and "url" in _header_cells(header, delimiter):
+            return delimiter
+    return None
+
+
+def _header_cells(line: str, delimiter: str) -> list[str]:
+    return [cell.strip().lower() for cell in next(csv.reader([line], delimiter=delimiter), [])]
 
 
 def _text_records(lines: Iterable[str]) -> Iterator[Record]:
@@ -126,12 +166,12 @@ def _text_records(lines: Iterable[str]) -> Iterator[Record]:
             yield Record(line=number, url=stripped)
 
 
-def _csv_records(lines: Iterable[str], path: Path) -> Iterator[Record]:
-    reader = csv.reader(lines)
+def _csv_records(lines: Iterable[str], path: Path, delimiter: str) -> Iterator[Record]:
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
         yield from _csv_rows(reader, path)
     except csv.Error as error:
-        raise InputError(f"{path}: line {reader.line_num}: not valid CSV ({error}); nothing imported from it") from None
+        raise InputError(f"{path}: line {reader.line_num}: not valid CSV ({error}); nothing from it was used") from None
 
 
 def _csv_rows(reader, path: Path) -> Iterator[Record]:

@@ -50,6 +50,25 @@ def test_add(run):
     assert "argument:3: not a URL" in result.stderr
 
 
+def test_add_with_reported_at_reference_and_source(run):
+    result = run("add", "http://a.example.com/1", "http://b.example.com/2", "--reported-at", "2024-03-01T10:00:00+02:00",
+                 "--reference", "R-7", "--source", "partner")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "2 added, 0 already known, 0 rejected"
+    shown = json.loads(run("history", "http://b.example.com/2", "--format", "json").stdout)
+    assert (shown["reported_at"], shown["reference"], shown["source"]) == ("2024-03-01T08:00:00Z", "R-7", "partner")
+    run("add", "http://c.example.com/")
+    assert json.loads(run("history", "http://c.example.com/", "--format", "json").stdout)["source"] == "command line"
+
+
+@pytest.mark.parametrize("date", ["yesterday", "2024-02-30", ""])
+def test_add_with_a_bad_reported_at_is_a_usage_error_and_adds_nothing(run, tmp_path, date):
+    result = run("add", "http://a.example.com/1", "--reported-at", date)
+    assert result.exit_code == 2
+    assert f"Invalid value for '--reported-at': reported_at {date!r} is not a date" in result.stderr
+    assert not (tmp_path / "monitor.db").exists()
+
+
 def test_hosters_in_every_format(run, reports):
     run("import", str(reports))
     table = run("hosters").stdout
@@ -69,8 +88,8 @@ def test_hosters_in_every_format(run, reports):
 def test_stats(run, reports, tmp_path):
     run("import", str(reports))
     totals = {r["what"]: r["count"] for r in json.loads(run("stats", "--format", "json").stdout)}
-    assert totals == {"reported URLs": 3, "active URLs": 3, "online at the last crawl": 0, "taken down": 0,
-                      "hosters": 2, "crawls": 0, "moves": 0}
+    assert totals == {"reported URLs": 3, "active URLs": 3, "retired URLs": 0, "online at the last crawl": 0,
+                      "taken down": 0, "hosters": 2, "crawls": 0, "moves": 0}
     by_country = json.loads(run("stats", "--by", "country", "--format", "json").stdout)
     month = by_country[0]["month"]
     assert by_country == [{"month": month, "country": "unknown", "urls": 3, "online": 0, "taken_down": 0,
@@ -115,7 +134,7 @@ def test_usage_errors_exit_2(run):
     assert run("import").exit_code == 2
 
 
-@pytest.mark.parametrize("command", ["import", "add", "hosters", "stats", "history"])
+@pytest.mark.parametrize("command", ["import", "add", "retire", "hosters", "stats", "history"])
 def test_every_command_is_documented(command):
     from click.testing import CliRunner
 
@@ -148,7 +167,7 @@ def test_version_and_help_show_every_summary_whole():
 
 
 @pytest.mark.parametrize("args, header", [
-    (["hosters", "--country", "DE"], "hoster,urls,active_urls,first_added,status,countries,asns"),
+    (["hosters", "--country", "DE"], "hoster,urls,active_urls,retired_urls,first_added,status,countries,asns"),
     (["stats", "--by", "country"], "month,country,urls,online,taken_down,avg_days_to_takedown"),
     (["moves"], "hoster,kind,from_countries,to_countries,from_asns,to_asns,last_seen_before,first_seen_after,"
                 "confirmed_at,urls,destination_has_hotline"),

@@ -67,3 +67,10 @@ def test_demo_refuses_a_folder_in_use(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "not empty" in result.stderr
     assert (tmp_path / "config.yaml").read_text() == "home_country: DE\n"
+
+
+def test_demo_in_a_relative_folder(tmp_path):
+    result = subprocess.run([sys.executable, "-P", "-m", "monitor", "demo", "--nights", "2", "--keep", "here"],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "here" / "monitor.db").is_file() and not (tmp_path / "here" / "here").exists()

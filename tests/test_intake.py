@@ -112,6 +112,71 @@ def test_csv_quoted_fields_bad_dates_and_empty_cells(db, tmp_path):
     assert db.execute("SELECT reference FROM urls WHERE url LIKE '%x,y'").fetchone()[0] == "multi\nline"
 
 
+def rows(db):
+    return [tuple(r) for r in db.execute("SELECT url, reported_at, reference, source FROM urls ORDER BY url")]
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_csv_separated_by_semicolons_or_tabs(db, tmp_path, delimiter):
+    """What spreadsheets write where the comma is the decimal mark, or when exporting text:
+    quoted cells may hold the delimiter, a doubled quote and a line break."""
+    d = delimiter
+    path = tmp_path / "export.csv"
+    path.write_text(
+        f'Reference{d}"URL"{d}reported_at{d}note\n'
+        f'"R-1{d} part 2"{d}"http://a.example.com/x?q=1,2"{d}2024-03-01{d}"said ""hi""{d}\nthen left"\n'
+        f'R-2{d}http://b.example.com/{d}"2024-03-02T10:00:00+01:00"{d}\n'
+    )
+    result, rejected = do_import(db, path)
+    assert (result.added, result.rejected) == (2, 0), rejected
+    assert rows(db) == [
+        ("http://a.example.com/x?q=1,2", "2024-03-01T00:00:00Z", f"R-1{d} part 2", "export.csv"),
+        ("http://b.example.com/", "2024-03-02T09:00:00Z", "R-2", "export.csv"),
+    ]
+
+
+def test_semicolon_csv_keeps_commas_inside_urls(db, tmp_path):
+    path = tmp_path / "partner.csv"
+    path.write_text("url;reference\nhttp://a.example.com/view?ids=1,2,3&sort=a,b;R-1\n"
+                    'http://b.example.com/p,q;R-2\n"http://c.example.com/?a=1;b=2";R-3\n')
+    result, rejected = do_import(db, path)
+    assert (result.added, result.rejected) == (3, 0), rejected
+    assert [(url, ref) for url, _, ref, _ in rows(db)] == [
+        ("http://a.example.com/view?ids=1,2,3&sort=a,b", "R-1"), ("http://b.example.com/p,q", "R-2"),
+        ("http://c.example.com/?a=1;b=2", "R-3")]
+
+
+@pytest.mark.parametrize("content", [
+    "reference;url\nR9;http://a.example.com/\n",
+    "reference\turl\nR9\thttp://a.example.com/\n",
+    '"URL";"reference"\n"http://a.example.com/";"R9"\n',
+])
+def test_a_text_file_whose_first_line_is_a_semicolon_or_tab_header_is_csv(db, tmp_path, content):
+    path = tmp_path / "export.txt"
+    path.write_text(content)
+    result, rejected = do_import(db, path)
+    assert result.added == 1, rejected
+    assert db.execute("SELECT url, reference FROM urls").fetchall() == [("http://a.example.com/", "R9")]
+
+
+def test_a_header_that_splits_into_url_only_one_way_picks_that_delimiter(db, tmp_path):
+    # ',' gives "url;a" and "b": no url cell; ';' gives "url" and "a,b".
+    path = tmp_path / "odd.csv"
+    path.write_text("url;a,b\nhttp://a.example.com/?x=1,2;z\n")
+    result, rejected = do_import(db, path)
+    assert result.added == 1, rejected
+    assert urls(db) == ["http://a.example.com/?x=1,2"]
+
+
+def test_a_text_file_of_urls_with_semicolons_is_not_taken_for_csv(db, tmp_path):
+    path = tmp_path / "plain.txt"
+    path.write_text("http://a.example.com/;jsessionid=1\nhttp://b.example.com/\turl\n")
+    result, rejected = do_import(db, path)
+    assert (result.added, result.rejected) == (1, 1)
+    assert urls(db) == ["http://a.example.com/;jsessionid=1"]
+    assert "white space" in rejected[0].reason
+
+
 def test_csv_detected_by_header_in_a_txt_file(db, tmp_path):
     path = tmp_path / "export.txt"
     path.write_text("reference,url\nR9,http://a.example.com/\n")
@@ -154,6 +219,19 @@ def test_add_urls(db):
     result = add_urls(db, ["http://A.example.com", "http://a.example.com/", "gopher://x.com/"], rejected.append)
     assert (result.added, result.known, result.rejected) == (1, 1, 1)
     assert rejected[0].where == "argument" and rejected[0].line == 3
+    assert rows(db) == [("http://a.example.com/", None, None, "command line")]
+
+
+def test_add_urls_with_the_fields_of_a_csv_row(db):
+    rejected = []
+    result = add_urls(db, ["http://a.example.com/1", "http://b.example.com/2"], rejected.append,
+                      reported_at="2024-03-01T10:00:00+02:00", reference="R-7", source="partner")
+    assert (result.added, rejected) == (2, [])
+    assert rows(db) == [("http://a.example.com/1", "2024-03-01T08:00:00Z", "R-7", "partner"),
+                        ("http://b.example.com/2", "2024-03-01T08:00:00Z", "R-7", "partner")]
+    # a URL already known keeps what it was added with
+    add_urls(db, ["http://a.example.com/1"], rejected.append, reference="R-8")
+    assert rows(db)[0][2] == "R-7"
 
 
 def test_an_import_killed_half_way_adds_nothing(tmp_path):
@@ -161,14 +239,14 @@ def test_an_import_killed_half_way_adds_nothing(tmp_path):
     database = tmp_path / "monitor.db"
     (tmp_path / "config.yaml").write_text(f"database: {database}\n")
     (tmp_path / "first.txt").write_text("http://kept.example.com/\n")
-    subprocess.run([sys.executable, "-m", "monitor", "--config", str(tmp_path / "config.yaml"), "import",
+    subprocess.run([sys.executable, "-P", "-m", "monitor", "--config", str(tmp_path / "config.yaml"), "import",
                     str(tmp_path / "first.txt")], check=True, capture_output=True)
     big = tmp_path / "big.txt"
     with big.open("w") as out:
         out.write("http://kept.example.com/\nbad line\n")  # the reject is reported early, mid-transaction
         out.writelines(f"http://h{i % 5000}.example.net/{i}\n" for i in range(400_000))
     process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--config", str(tmp_path / "config.yaml"), "import", str(big)],
+        [sys.executable, "-P", "-m", "monitor", "--config", str(tmp_path / "config.yaml"), "import", str(big)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     assert process.stderr.readline().startswith(b"rejected")

@@ -103,7 +103,8 @@ def test_read_commands_work_on_a_database_the_user_may_only_read(read_only_copy,
 
 @pytest.mark.skipif(UNSHARE is None, reason="needs unshare(1) from util-linux")
 @pytest.mark.parametrize("args", [("import", "{reports}"), ("add", "http://new.example.com/"),
-                                  ("crawl", "--dns-only"), ("refresh",)], ids=lambda a: a[0])
+                                  ("crawl", "--dns-only"), ("refresh",),
+                                  ("retire", "http://img.alpha.test/1.jpg")], ids=lambda a: a[0])
 def test_commands_that_write_say_the_database_is_read_only(read_only_copy, tmp_path, args):
     config, folder = read_only_copy
     reports = tmp_path / "more.txt"

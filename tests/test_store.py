@@ -4,7 +4,7 @@ import pytest
 from sqlite_utils import Database
 
 from monitor.errors import StoreError
-from monitor.store import open_store
+from monitor.store import open_store, utcnow
 from monitor.store.migrations import migrations
 
 
@@ -33,7 +33,7 @@ def test_an_old_database_is_upgraded_in_place_keeping_its_data(tmp_path):
     db = open_store(path)
     assert "crawls" in db.table_names()
     assert db.execute("SELECT url FROM urls").fetchall() == [("http://example.com/",)]
-    assert [m.name for m in migrations.applied(db)] == ["m001_intake", "m002_history", "m003_resolution_caches", "m004_moves", "m005_views", "m006_rdap_network_lookup"]
+    assert [m.name for m in migrations.applied(db)] == ["m001_intake", "m002_history", "m003_resolution_caches", "m004_moves", "m005_views", "m006_rdap_network_lookup", "m007_retired_at"]
     db.close()
 
 
@@ -75,3 +75,33 @@ def test_urls_are_unique_in_the_schema_itself(db):
     db.execute("INSERT INTO urls (url, host, hoster_id, added_at) VALUES ('http://a.com/', 'a.com', 1, 'x')")
     with pytest.raises(sqlite3.IntegrityError):
         db.execute("INSERT INTO urls (url, host, hoster_id, added_at) VALUES ('http://a.com/', 'a.com', 1, 'y')")
+
+
+def test_upgrade_dates_urls_retired_before_retired_at_existed(tmp_path):
+    path = tmp_path / "m006.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="m007_retired_at")
+    old.execute("INSERT INTO hosters (name, first_added) VALUES ('a.com', 'x')")
+    old.execute("INSERT INTO urls (url, host, hoster_id, added_at) VALUES ('http://a.com/1', 'a.com', 1, 'x')")
+    old.execute("INSERT INTO urls (url, host, hoster_id, added_at, active) VALUES ('http://a.com/2', 'a.com', 1, 'x', 0)")
+    old.conn.commit()
+    old.close()
+    before = utcnow()
+    db = open_store(path)
+    rows = dict(db.execute("SELECT url, retired_at FROM urls"))
+    assert rows["http://a.com/1"] is None
+    assert before <= rows["http://a.com/2"] <= utcnow()  # the upgrade: the latest it can have been
+    db.close()
+
+
+def test_active_and_retired_at_cannot_disagree(db):
+    db.execute("INSERT INTO hosters (name, first_added) VALUES ('a.com', 'x')")
+    db.execute("INSERT INTO urls (url, host, hoster_id, added_at) VALUES ('http://a.com/', 'a.com', 1, 'x')")
+    for sql in ("UPDATE urls SET active = 0",  # retired without a date
+                "UPDATE urls SET retired_at = '2026-12-01T00:00:00Z'"):  # a date while still active
+        with pytest.raises(sqlite3.IntegrityError, match="active must be 0 exactly when retired_at is set"):
+            db.execute(sql)
+    db.execute("UPDATE urls SET active = 0, retired_at = '2026-12-01T00:00:00Z'")  # both together: fine
+    assert db.execute("SELECT active, retired_at FROM urls").fetchall() == [(0, "2026-12-01T00:00:00Z")]
+    with pytest.raises(sqlite3.IntegrityError, match="active must be 0"):
+        db.execute("UPDATE urls SET active = 1")  # back, but still dated

@@ -11,14 +11,18 @@ from ..urls import InvalidURL, normalise
 
 STATS_BY = ("month", "country", "asn", "hoster", "takedown-country")
 # Columns of each listing, so that an empty one still prints its header (CSV readers need it).
-HOSTER_COLUMNS = ("hoster", "urls", "active_urls", "first_added", "status", "countries", "asns")
+HOSTER_COLUMNS = ("hoster", "urls", "active_urls", "retired_urls", "first_added", "status", "countries", "asns")
 HISTORY_PERIOD_COLUMNS = ("start", "end", "outcome", "http_status", "final_url", "connected_ip", "countries", "asns")
+# Online counts only URLs still revisited: a retired URL's last state is from before it was
+# retired and says nothing about the last crawl. (Taken down stays a fact of its history.)
+_ONLINE = "n.outcome = 'online' AND n.url_id NOT IN (SELECT id FROM urls WHERE retired_at IS NOT NULL)"
 
 
 def hosters(db: Database, country: str | None = None) -> list[dict]:
     """Every hoster with its reported URLs and, once crawled, its latest location."""
     sql = f"""
-        SELECT n.hoster, COUNT(u.id) AS urls, SUM(u.active) AS active_urls, MIN(u.added_at) AS first_added,
+        SELECT n.hoster, COUNT(u.id) AS urls, SUM(u.active) AS active_urls, COUNT(u.retired_at) AS retired_urls,
+               MIN(u.added_at) AS first_added,
                n.status, n.countries, n.asns
         FROM hoster_now n JOIN urls u ON u.hoster_id = n.hoster_id
         {"WHERE EXISTS (SELECT 1 FROM json_each(n.countries) WHERE value = :country)" if country else ""}
@@ -44,7 +48,8 @@ def stats(db: Database, by: str | None = None) -> tuple[list[dict], list[str]]:
             for what, sql in (
                 ("reported URLs", "SELECT COUNT(*) FROM urls"),
                 ("active URLs", "SELECT COUNT(*) FROM urls WHERE active"),
-                ("online at the last crawl", "SELECT COUNT(*) FROM url_now WHERE outcome = 'online'"),
+                ("retired URLs", "SELECT COUNT(*) FROM urls WHERE retired_at IS NOT NULL"),
+                ("online at the last crawl", f"SELECT COUNT(*) FROM url_now n WHERE {_ONLINE}"),
                 ("taken down", "SELECT COUNT(*) FROM url_takedown WHERE taken_down_at IS NOT NULL"),
                 ("hosters", "SELECT COUNT(*) FROM hosters"),
                 ("crawls", "SELECT COUNT(*) FROM crawls"),
@@ -59,7 +64,7 @@ def stats(db: Database, by: str | None = None) -> tuple[list[dict], list[str]]:
 
 
 def _stats_by(groups: list[str], order: str, extra_join: str = "") -> str:
-    return f"""SELECT {", ".join(groups)}, COUNT(*) AS urls, COUNT(*) FILTER (WHERE n.outcome = 'online') AS online,
+    return f"""SELECT {", ".join(groups)}, COUNT(*) AS urls, COUNT(*) FILTER (WHERE {_ONLINE}) AS online,
                       COUNT(t.taken_down_at) AS taken_down, ROUND(AVG(t.days_to_takedown), 1) AS avg_days_to_takedown
                FROM url_now n JOIN url_takedown t ON t.url_id = n.url_id {extra_join}
                GROUP BY {", ".join(str(i + 1) for i in range(len(groups)))} ORDER BY {order}"""
@@ -86,13 +91,14 @@ def history(db: Database, url: str) -> dict:
     except InvalidURL as error:
         raise NotFound(f"{url}: not a valid URL ({error})") from None
     row = db.execute(
-        """SELECT u.id, u.url, h.name, u.host, u.reported_at, u.reference, u.source, u.added_at, u.active
+        """SELECT u.id, u.url, h.name, u.host, u.reported_at, u.reference, u.source, u.added_at, u.active,
+                  u.retired_at
            FROM urls u JOIN hosters h ON h.id = u.hoster_id WHERE u.url = ?""",
         [normalised],
     ).fetchone()
     if row is None:
         raise NotFound(f"{normalised}: not a reported URL (add it with `monitor add`)")
-    url_id, stored, hoster, host, reported_at, reference, source, added_at, active = row
+    url_id, stored, hoster, host, reported_at, reference, source, added_at, active, retired_at = row
     periods = [
         {
             "start": start,
@@ -122,6 +128,7 @@ def history(db: Database, url: str) -> dict:
         "source": source,
         "added_at": added_at,
         "active": bool(active),
+        "retired_at": retired_at,
         "periods": periods,
     }
 

@@ -50,7 +50,8 @@ def place_of(hoster: str, night: int):
 def run_demo(nights: int = 6, keep: Path | None = None, say: Callable[[str], None] = print) -> Path:
     """Run the demo; return the folder holding the database and the chart (kept, so that
     `monitor serve` can be tried on them)."""
-    folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="monitor-demo-"))
+    # Absolute: the config written there names its files by these paths.
+    folder = Path(keep).absolute() if keep else Path(tempfile.mkdtemp(prefix="monitor-demo-"))
     if folder.exists() and any(folder.iterdir()):
         raise InputError(f"{folder}: not empty; the demo builds its world in a new or empty folder")
     folder.mkdir(parents=True, exist_ok=True)
