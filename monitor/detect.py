@@ -27,6 +27,8 @@ from __future__ import annotations
 import json
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from datetime import date
 
 from sqlite_utils import Database
@@ -34,6 +36,8 @@ from sqlite_utils import Database
 from .config import Config
 from .errors import NotFound
 from .hotlines import has_hotline
+from .store import moves as stored
+from .store.urls import hoster_named
 from .urls import InvalidURL, hoster_or_host
 
 KINDS = ("left-home", "came-home", "abroad", "masked", "unmasked")
@@ -97,8 +101,7 @@ class Crawls:
 
     @classmethod
     def load(cls, db: Database) -> Crawls:
-        rows = db.execute("SELECT id, started_at, COALESCE(finished_at, started_at), status IN ('complete', 'running') "
-                          "FROM crawls ORDER BY id").fetchall()
+        rows = stored.crawl_times(db)
         # A failed or interrupted crawl saw nothing for certain: it confirms nothing and counts in
         # no period. The crawl running now (refreshing moves at its end) counts.
         return cls([r[0] for r in rows if r[3]], {r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows})
@@ -194,10 +197,7 @@ def _hotline(countries: tuple[str, ...], when: str) -> bool | None:
     return None
 
 
-# -- the store -----------------------------------------------------------------------------------
-
-_STATES = """SELECT hoster_id, first_crawl, last_crawl, status, countries, asns, as_orgs, ips, cdn
-             FROM hoster_states {where} ORDER BY hoster_id, first_crawl"""
+# -- over the store ------------------------------------------------------------------------------
 
 
 def hoster_id(db: Database, name: str) -> tuple[int, str]:
@@ -206,18 +206,16 @@ def hoster_id(db: Database, name: str) -> tuple[int, str]:
         hoster = hoster_or_host(name)
     except InvalidURL as error:
         raise NotFound(f"{name}: not a hoster, host or URL ({error})") from None
-    row = db.execute("SELECT id FROM hosters WHERE name = ?", [hoster]).fetchone()
-    if row is None:
+    found = hoster_named(db, hoster)
+    if found is None:
         raise NotFound(f"{hoster}: no reported URL has this hoster (see `monitor hosters`)")
-    return row[0], hoster
+    return found, hoster
 
 
 def timeline(db: Database, name: str) -> dict:
     """The design's `timeline` object for one hoster."""
     hid, hoster = hoster_id(db, name)
-    crawls = Crawls.load(db)
-    rows = [r[1:] for r in db.execute(_STATES.format(where="WHERE hoster_id = ?"), [hid])]
-    return {"hoster": hoster, "periods": [p.to_json() for p in periods(rows, crawls)]}
+    return {"hoster": hoster, "periods": [p.to_json() for p in periods(stored.hoster_states(db, hid), Crawls.load(db))]}
 
 
 def _moves_settings(config: Config) -> str:
@@ -229,16 +227,16 @@ def moves_stale(db: Database, config: Config) -> str | None:
 
     Listings never write (an analyst's copy may be read-only): they show what is stored and say
     when it is behind; a crawl's end or `monitor refresh` derives the moves again."""
-    meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('moves_settings', 'moves_through')"))
-    if not db.execute("SELECT 1 FROM hoster_states LIMIT 1").fetchone():
+    if not stored.has_hoster_states(db):
         return None
-    stored = json.loads(meta.get("moves_settings") or "null")
-    if stored is None:
+    meta = stored.moves_meta(db)
+    settings = json.loads(meta.get("moves_settings") or "null")
+    if settings is None:
         return "the moves have not been derived yet"
     if meta.get("moves_settings") != _moves_settings(config):
-        return (f"the moves stored were derived with home_country {stored['home']} and confirm_after "
-                f"{stored['confirm_after']}; the config says {config.home_country} and {config.moves.confirm_after}")
-    done = db.execute("SELECT COALESCE(MAX(id), 0) FROM crawls WHERE status = 'complete'").fetchone()[0]
+        return (f"the moves stored were derived with home_country {settings['home']} and confirm_after "
+                f"{settings['confirm_after']}; the config says {config.home_country} and {config.moves.confirm_after}")
+    done = stored.last_complete_crawl(db)
     through = int(meta.get("moves_through") or 0)
     if through < done:
         return f"the moves stored go up to crawl {through}; crawl {done} has finished since"
@@ -247,8 +245,7 @@ def moves_stale(db: Database, config: Config) -> str | None:
 
 def count_moves(db: Database) -> tuple[int, int]:
     """How many moves and relabels are stored."""
-    return (db.execute("SELECT COUNT(*) FROM moves").fetchone()[0],
-            db.execute("SELECT COUNT(*) FROM relabels").fetchone()[0])
+    return stored.count(db)
 
 
 def refresh_moves(db: Database, config: Config, *, current: int | None = None) -> None:
@@ -260,50 +257,26 @@ def refresh_moves(db: Database, config: Config, *, current: int | None = None) -
     reader refreshing while a crawl is half-way through writing must not mark it done.
     """
     settings = _moves_settings(config)
-    meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('moves_settings', 'moves_through')"))
+    meta = stored.moves_meta(db)
     through = int(meta.get("moves_through", 0)) if meta.get("moves_settings") == settings else 0
-    latest = db.execute("SELECT COALESCE(MAX(last_crawl), 0) FROM hoster_states").fetchone()[0]
-    done = db.execute("SELECT COALESCE(MAX(id), 0) FROM crawls WHERE status = 'complete'").fetchone()[0]
-    latest = min(latest, max(done, current or 0))
+    latest = min(stored.latest_hoster_state_crawl(db), max(stored.last_complete_crawl(db), current or 0))
     if through and latest <= through:
         return
     crawls = Crawls.load(db)
-    where = "WHERE hoster_id IN (SELECT hoster_id FROM hoster_states WHERE last_crawl > ?)"
-    found_moves, found_relabels, hosters = [], [], []
-    current, rows = None, []
-
-    def flush() -> None:
-        if current is None:
-            return
-        hosters.append(current)
-        ms, rs = moves(periods(rows, crawls), crawls, home=config.home_country,
+    found_moves: list[tuple] = []
+    found_relabels: list[tuple] = []
+    hosters: list[int] = []
+    for hid, rows in groupby(stored.states_of_hosters_grown_since(db, through), key=itemgetter(0)):
+        hosters.append(hid)
+        ms, rs = moves(periods([row[1:] for row in rows], crawls), crawls, home=config.home_country,
                        confirm_after=config.moves.confirm_after)
-        found_moves.extend((current, m) for m in ms)
-        found_relabels.extend((current, r) for r in rs)
-
-    for row in db.execute(_STATES.format(where=where), [through]):
-        if row[0] != current:
-            flush()
-            current, rows = row[0], []
-        rows.append(row[1:])
-    flush()
-    with db.atomic():
-        for table in ("moves", "relabels"):
-            db.conn.executemany(f"DELETE FROM {table} WHERE hoster_id = ?", [(h,) for h in hosters])
-        db.conn.executemany(
-            "INSERT INTO moves (hoster_id, kind, from_countries, to_countries, from_asns, to_asns, "
-            "last_seen_before, first_seen_after, confirmed_at, confirmed_crawl, destination_has_hotline) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(h, m.kind, json.dumps(m.from_countries), json.dumps(m.to_countries), json.dumps(m.from_asns),
-              json.dumps(m.to_asns), m.last_seen_before, m.first_seen_after, m.confirmed_at, m.confirmed_crawl,
-              m.destination_has_hotline) for h, m in found_moves])
-        db.conn.executemany(
-            "INSERT INTO relabels (hoster_id, ips, from_countries, to_countries, first_seen_after, confirmed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(h, json.dumps(r.ips), json.dumps(r.from_countries), json.dumps(r.to_countries), r.first_seen_after,
-              r.confirmed_at) for h, r in found_relabels])
-        db.conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                            [("moves_settings", settings), ("moves_through", str(latest))])
+        found_moves.extend((hid, m.kind, m.from_countries, m.to_countries, m.from_asns, m.to_asns,
+                            m.last_seen_before, m.first_seen_after, m.confirmed_at, m.confirmed_crawl,
+                            m.destination_has_hotline) for m in ms)
+        found_relabels.extend((hid, r.ips, r.from_countries, r.to_countries, r.first_seen_after, r.confirmed_at)
+                              for r in rs)
+    stored.replace_moves(db, hosters, found_moves, found_relabels,
+                         {"moves_settings": settings, "moves_through": str(latest)})
 
 
 @dataclass
@@ -318,45 +291,15 @@ class MoveFilter:
 def list_moves(db: Database, where: MoveFilter | None = None) -> list[dict]:
     """The design's `moves` JSON list, oldest first, as stored (see moves_stale)."""
     where = where or MoveFilter()
-    clauses, params = [], {}
-    if where.since:
-        clauses.append("m.confirmed_at >= :since")
-        params["since"] = where.since
-    if where.from_country:
-        clauses.append("EXISTS (SELECT 1 FROM json_each(m.from_countries) WHERE value = :from_cc)")
-        params["from_cc"] = where.from_country.upper()
-    if where.to_country:
-        clauses.append("EXISTS (SELECT 1 FROM json_each(m.to_countries) WHERE value = :to_cc)")
-        params["to_cc"] = where.to_country.upper()
-    if where.kind:
-        clauses.append("m.kind = :kind")
-        params["kind"] = where.kind
-    if where.hoster:
-        params["hoster_id"] = hoster_id(db, where.hoster)[0]
-        clauses.append("m.hoster_id = :hoster_id")
-    sql = f"""SELECT h.name AS hoster, m.*, (SELECT COUNT(*) FROM urls u WHERE u.hoster_id = m.hoster_id) AS urls
-              FROM moves m JOIN hosters h ON h.id = m.hoster_id
-              {"WHERE " + " AND ".join(clauses) if clauses else ""}
-              ORDER BY m.confirmed_at, h.name"""
-    result = []
-    for row in db.query(sql, params):
-        result.append({
-            "hoster": row["hoster"], "kind": row["kind"],
-            "from_countries": json.loads(row["from_countries"]), "to_countries": json.loads(row["to_countries"]),
-            "from_asns": json.loads(row["from_asns"]), "to_asns": json.loads(row["to_asns"]),
-            "last_seen_before": row["last_seen_before"], "first_seen_after": row["first_seen_after"],
-            "confirmed_at": row["confirmed_at"], "urls": row["urls"],
-            "destination_has_hotline": None if row["destination_has_hotline"] is None
-            else bool(row["destination_has_hotline"]),
-        })
-    return result
+    rows = stored.moves(
+        db, since=where.since, kind=where.kind,
+        from_country=where.from_country.upper() if where.from_country else None,
+        to_country=where.to_country.upper() if where.to_country else None,
+        hoster_id=hoster_id(db, where.hoster)[0] if where.hoster else None)
+    return [{**{key: row[key] for key in MOVE_FIELDS if key != "destination_has_hotline"},
+             "destination_has_hotline": None if row["destination_has_hotline"] is None
+             else bool(row["destination_has_hotline"])} for row in rows]
 
 
 def list_relabels(db: Database) -> list[dict]:
-    return [
-        {"hoster": r["hoster"], "ips": json.loads(r["ips"]), "from_countries": json.loads(r["from_countries"]),
-         "to_countries": json.loads(r["to_countries"]), "first_seen_after": r["first_seen_after"],
-         "confirmed_at": r["confirmed_at"]}
-        for r in db.query("SELECT h.name AS hoster, r.* FROM relabels r JOIN hosters h ON h.id = r.hoster_id "
-                          "ORDER BY r.confirmed_at, h.name")
-    ]
+    return [{key: row[key] for key in RELABEL_FIELDS} for row in stored.relabels(db)]

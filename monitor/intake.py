@@ -17,13 +17,12 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from .errors import InputError
+from .store import urls as urls_store
 from .store import utcnow
 from .urls import InvalidURL, normalise
 
 CSV_FIELDS = ("url", "reported_at", "reference", "source")
 BATCH = 20_000
-# Page cache for an import: inserts into the URL index of a million rows stay in memory.
-IMPORT_CACHE = "PRAGMA cache_size=-131072"
 
 
 @dataclass(frozen=True)
@@ -211,10 +210,7 @@ def store_records(
     """Validate and insert records in one transaction; already known URLs are left as they are."""
     result = ImportResult()
     added_at = utcnow()
-    hosters = dict(db.execute("SELECT name, id FROM hosters").fetchall())
-    conn = db.conn
-    conn.execute(IMPORT_CACHE)
-    with db.atomic():
+    with urls_store.adding(db) as adder:
         records = iter(records)
         while batch := list(islice(records, BATCH)):
             rows = []
@@ -226,21 +222,11 @@ def store_records(
                     result.rejected += 1
                     on_reject(Rejected(where, record.line, record.url, str(error)))
                     continue
-                hoster_id = hosters.get(reported.hoster)
-                if hoster_id is None:
-                    hoster_id = conn.execute(
-                        "INSERT INTO hosters (name, first_added) VALUES (?, ?)", (reported.hoster, added_at)
-                    ).lastrowid
-                    hosters[reported.hoster] = hoster_id
                 rows.append(
-                    (reported.url, reported.host, hoster_id, record.source or source,
-                     record.reference, reported_at, added_at)
+                (reported.url, reported.host, adder.hoster_id(reported.hoster, added_at), record.source or source,
+                 record.reference, reported_at, added_at)
                 )
-            cursor = conn.executemany(
-                "INSERT OR IGNORE INTO urls (url, host, hoster_id, source, reference, reported_at, added_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            result.added += cursor.rowcount
-            result.known += len(rows) - cursor.rowcount
+            added = adder.add(rows)
+            result.added += added
+            result.known += len(rows) - added
     return result

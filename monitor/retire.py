@@ -17,7 +17,7 @@ from sqlite_utils import Database
 from .detect import hoster_id
 from .intake import OnReject, Record, Rejected, file_records
 from .store import utcnow
-from .store.urls import set_hoster_retired, set_url_retired
+from .store.urls import retiring
 from .urls import InvalidURL, normalise
 
 
@@ -51,8 +51,8 @@ def retire_hoster(db: Database, name: str, *, undo: bool = False) -> RetireResul
     """Every URL of the hoster a user named (a hoster, host, IP or URL); NotFound if none."""
     hid, hoster = hoster_id(db, name)
     result = RetireResult(undo, hoster=hoster)
-    with db.atomic():
-        result.changed, result.unchanged = set_hoster_retired(db.conn, hid, None if undo else utcnow())
+    with retiring(db, None if undo else utcnow()) as retirer:
+        result.changed, result.unchanged = retirer.hoster(hid)
     return result
 
 
@@ -60,8 +60,7 @@ def _retire_records(
     db: Database, records: Iterable[Record], where: str, on_unknown: OnReject, undo: bool
 ) -> RetireResult:
     result = RetireResult(undo)
-    retired_at = None if undo else utcnow()
-    with db.atomic():
+    with retiring(db, None if undo else utcnow()) as retirer:
         for record in records:
             try:
                 url = normalise(record.url).url
@@ -69,7 +68,7 @@ def _retire_records(
                 # What is no URL at all cannot be a reported one: the reason says what is wrong.
                 changed, reason = None, str(error)
             else:
-                changed, reason = set_url_retired(db.conn, url, retired_at), "not a reported URL"
+                changed, reason = retirer.url(url), "not a reported URL"
             if changed is None:
                 result.unknown += 1
                 on_unknown(Rejected(where, record.line, record.url, reason))

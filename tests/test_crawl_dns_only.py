@@ -130,7 +130,7 @@ def test_a_second_crawl_while_one_runs_is_refused(world, monitor, tmp_path):
 @pytest.mark.skipif(shutil.which("script") is None, reason="util-linux `script` is needed to give the crawl a terminal")
 def test_on_a_terminal_a_progress_bar_and_a_summary_table(world, monitor, tmp_path):
     """`script` runs the crawl on a pseudo-terminal, as a person at a shell would."""
-    command = f"{sys.executable} -m monitor --config {tmp_path / 'config.yaml'} crawl --dns-only"
+    command = f"{sys.executable} -P -m monitor --config {tmp_path / 'config.yaml'} crawl --dns-only"
     shown = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stdout
     assert re.search(r"resolve .*5/5", shown.stdout)  # five hosts, drawn by rich

@@ -20,8 +20,8 @@ from markupsafe import Markup
 
 from ..config import Config, account_name
 from .. import store
+from ..store import queries as store_queries
 from ..errors import ServeError
-from .views import STATS_SQL
 
 ATTRIBUTION = "Locations: the geolocation and ASN databases named in each crawl's sources (DB-IP: CC BY 4.0)"
 PLUGIN = "datasette-auth-passwords"
@@ -102,55 +102,7 @@ def metadata(config: Config) -> dict:
     link = f"/{name}/timeline?hoster=".replace("'", "''")  # an SQL string literal
     timeline = f"'{link}' || h.name AS timeline"
     home = config.home_country
-    queries = {
-        "moves_since": {
-            "title": "Moves since a date",
-            "description": "Confirmed moves of hosters between countries, oldest first (date: YYYY-MM-DD).",
-            "sql": f"""SELECT h.name AS hoster, m.kind, m.from_countries, m.to_countries, m.from_asns, m.to_asns,
-                             m.last_seen_before, m.first_seen_after, m.confirmed_at,
-                             CASE m.destination_has_hotline WHEN 1 THEN 'yes' WHEN 0 THEN 'no' ELSE 'unknown' END
-                               AS destination_has_hotline, {timeline}
-                      FROM moves m JOIN hosters h ON h.id = m.hoster_id
-                      WHERE m.confirmed_at >= :since ORDER BY m.confirmed_at, h.name""",
-        },
-        "home_now_abroad": {
-            "title": f"Hosters that were in {home} and are now abroad",
-            "description": f"Located in {home} at some crawl; at their latest crawl located, but not in {home}.",
-            "sql": f"""SELECT h.name AS hoster, n.countries AS now_countries, n.asns AS now_asns, n.as_orgs,
-                             (SELECT COUNT(*) FROM urls u WHERE u.hoster_id = h.id) AS urls, {timeline}
-                      FROM hoster_now n JOIN hosters h ON h.id = n.hoster_id
-                      WHERE n.status = 'located'
-                        AND NOT EXISTS (SELECT 1 FROM json_each(n.countries) WHERE value = '{home}')
-                        AND EXISTS (SELECT 1 FROM hoster_states s, json_each(s.countries) c
-                                    WHERE s.hoster_id = h.id AND c.value = '{home}')
-                      ORDER BY urls DESC, hoster""",
-        },
-        "urls_by_country_and_month": {
-            "title": "Reported URLs per country by month",
-            "description": "Where each URL's own host was last located; a URL in several countries counts in each.",
-            "sql": STATS_SQL["country"],
-        },
-        "urls_online_per_hoster": {
-            "title": "URLs still online per hoster",
-            "description": "Online: the last crawl's HEAD request was answered with 2xx.",
-            "sql": STATS_SQL["hoster"],
-        },
-        "time_to_takedown_by_country": {
-            "title": "Time to takedown by country",
-            "description": "Days from the report to the first crawl that found the URL removed (404, 410) "
-                           "or its host unresolved.",
-            "sql": STATS_SQL["takedown-country"],
-        },
-        "timeline": {
-            "title": "A hoster's timeline",
-            "description": "Its locations crawl by crawl, as periods (hoster: a name from the hosters table).",
-            "sql": """SELECT f.started_at AS start, COALESCE(l.finished_at, l.started_at) AS end, s.status,
-                             s.countries, s.asns, s.as_orgs, s.ips, s.cdn
-                      FROM hoster_states s JOIN hosters h ON h.id = s.hoster_id
-                      JOIN crawls f ON f.id = s.first_crawl JOIN crawls l ON l.id = s.last_crawl
-                      WHERE h.name = :hoster ORDER BY s.first_crawl""",
-        },
-    }
+    queries = store_queries.canned_queries(home, timeline)
     tables = {
         "urls": {"description": "Reported URLs, normalised; the hoster is the registrable domain of the host."},
         "hosters": {"description": "Who runs the sites: registrable domains (Public Suffix List) or IPs.",

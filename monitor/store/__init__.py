@@ -70,7 +70,7 @@ def open_store(path: str | Path, *, create: bool = True, create_folder: bool = T
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         # 32 MiB of page cache: enough for a crawl's point lookups, and a bound on its memory
-        # (an import raises it for its own connection: see intake.IMPORT_CACHE).
+        # (an import raises it for its own connection: see urls.IMPORT_CACHE).
         db.execute("PRAGMA cache_size=-32768")
         _refuse_newer(db, where)
         migrations.apply(db)

@@ -1,0 +1,141 @@
+"""The read side of the store: the SQL behind the listings (hosters, stats, history) and
+Datasette's canned queries, so each figure has one definition wherever it is shown."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+
+# Online counts only URLs still revisited: a retired URL's last state is from before it was
+# retired and says nothing about the last crawl. (Taken down stays a fact of its history.)
+_ONLINE = "n.outcome = 'online' AND n.url_id NOT IN (SELECT id FROM urls WHERE retired_at IS NOT NULL)"
+
+
+
+def hosters(db: Database, country: str | None = None) -> list[dict]:
+    """Every hoster with its reported URLs and latest location (JSON lists as stored)."""
+    sql = f"""
+        SELECT n.hoster, COUNT(u.id) AS urls, SUM(u.active) AS active_urls, COUNT(u.retired_at) AS retired_urls,
+               MIN(u.added_at) AS first_added,
+               n.status, n.countries, n.asns
+        FROM hoster_now n JOIN urls u ON u.hoster_id = n.hoster_id
+        {"WHERE EXISTS (SELECT 1 FROM json_each(n.countries) WHERE value = :country)" if country else ""}
+        GROUP BY n.hoster_id ORDER BY urls DESC, n.hoster
+    """
+    return [dict(row) for row in db.query(sql, {"country": country})]
+
+
+def totals(db: Database) -> list[tuple[str, int]]:
+    """(what, count) of the headline figures."""
+    return [
+        (what, db.execute(sql).fetchone()[0])
+        for what, sql in (
+            ("reported URLs", "SELECT COUNT(*) FROM urls"),
+            ("active URLs", "SELECT COUNT(*) FROM urls WHERE active"),
+            ("retired URLs", "SELECT COUNT(*) FROM urls WHERE retired_at IS NOT NULL"),
+            ("online at the last crawl", f"SELECT COUNT(*) FROM url_now n WHERE {_ONLINE}"),
+            ("taken down", "SELECT COUNT(*) FROM url_takedown WHERE taken_down_at IS NOT NULL"),
+            ("hosters", "SELECT COUNT(*) FROM hosters"),
+            ("crawls", "SELECT COUNT(*) FROM crawls"),
+            ("moves", "SELECT COUNT(*) FROM moves"),
+        )
+    ]
+
+
+def stats_by(db: Database, by: str) -> tuple[list[dict], list[str]]:
+    """Reported URLs grouped by one of STATS_SQL's keys: the rows and their columns."""
+    cursor = db.execute(STATS_SQL[by])
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row)) for row in cursor], columns
+
+
+def _stats_by(groups: list[str], order: str, extra_join: str = "") -> str:
+    return f"""SELECT {", ".join(groups)}, COUNT(*) AS urls, COUNT(*) FILTER (WHERE {_ONLINE}) AS online,
+                      COUNT(t.taken_down_at) AS taken_down, ROUND(AVG(t.days_to_takedown), 1) AS avg_days_to_takedown
+               FROM url_now n JOIN url_takedown t ON t.url_id = n.url_id {extra_join}
+               GROUP BY {", ".join(str(i + 1) for i in range(len(groups)))} ORDER BY {order}"""
+
+
+_MONTH = "substr(n.reported, 1, 7) AS month"
+# One definition of each figure, for `monitor stats` and Datasette's canned queries alike.
+STATS_SQL = {
+    "month": _stats_by([_MONTH], "month"),
+    "country": _stats_by([_MONTH, "COALESCE(j.value, 'unknown') AS country"], "month, urls DESC, 2",
+                         "LEFT JOIN json_each(COALESCE(n.countries, '[]')) j"),
+    "asn": _stats_by([_MONTH, "COALESCE(j.value, 'unknown') AS asn"], "month, urls DESC, 2",
+                     "LEFT JOIN json_each(COALESCE(n.asns, '[]')) j"),
+    "hoster": _stats_by(["h.name AS hoster"], "online DESC, urls DESC, hoster", "JOIN hosters h ON h.id = n.hoster_id"),
+    "takedown-country": _stats_by(["COALESCE(j.value, 'unknown') AS country"], "avg_days_to_takedown DESC, country",
+                                  "LEFT JOIN json_each(COALESCE(n.countries, '[]')) j"),
+}
+
+
+def reported_url(db: Database, url: str) -> dict | None:
+    """A normalised URL's row with its hoster's name, or None."""
+    rows = list(db.query(
+        """SELECT u.id, u.url, h.name AS hoster, u.host, u.reported_at, u.reference, u.source, u.added_at,
+                  u.active, u.retired_at
+           FROM urls u JOIN hosters h ON h.id = u.hoster_id WHERE u.url = ?""", [url]))
+    return rows[0] if rows else None
+
+
+def url_periods(db: Database, url_id: int) -> list[dict]:
+    """A URL's states, oldest first, with the times of their first and last crawls."""
+    return list(db.query(
+        """SELECT f.started_at AS start, COALESCE(l.finished_at, l.started_at) AS end, s.outcome, s.http_status,
+                  s.final_url, s.connected_ip, s.countries, s.asns
+           FROM url_states s
+           JOIN crawls f ON f.id = s.first_crawl JOIN crawls l ON l.id = s.last_crawl
+           WHERE s.url_id = ? ORDER BY s.first_crawl""", [url_id]))
+
+
+def canned_queries(home: str, timeline: str) -> dict[str, dict]:
+    """Datasette's canned queries; `timeline` is an SQL expression giving a hoster's timeline link."""
+    return {
+        "moves_since": {
+            "title": "Moves since a date",
+            "description": "Confirmed moves of hosters between countries, oldest first (date: YYYY-MM-DD).",
+            "sql": f"""SELECT h.name AS hoster, m.kind, m.from_countries, m.to_countries, m.from_asns, m.to_asns,
+                             m.last_seen_before, m.first_seen_after, m.confirmed_at,
+                             CASE m.destination_has_hotline WHEN 1 THEN 'yes' WHEN 0 THEN 'no' ELSE 'unknown' END
+                               AS destination_has_hotline, {timeline}
+                      FROM moves m JOIN hosters h ON h.id = m.hoster_id
+                      WHERE m.confirmed_at >= :since ORDER BY m.confirmed_at, h.name""",
+        },
+        "home_now_abroad": {
+            "title": f"Hosters that were in {home} and are now abroad",
+            "description": f"Located in {home} at some crawl; at their latest crawl located, but not in {home}.",
+            "sql": f"""SELECT h.name AS hoster, n.countries AS now_countries, n.asns AS now_asns, n.as_orgs,
+                             (SELECT COUNT(*) FROM urls u WHERE u.hoster_id = h.id) AS urls, {timeline}
+                      FROM hoster_now n JOIN hosters h ON h.id = n.hoster_id
+                      WHERE n.status = 'located'
+                        AND NOT EXISTS (SELECT 1 FROM json_each(n.countries) WHERE value = '{home}')
+                        AND EXISTS (SELECT 1 FROM hoster_states s, json_each(s.countries) c
+                                    WHERE s.hoster_id = h.id AND c.value = '{home}')
+                      ORDER BY urls DESC, hoster""",
+        },
+        "urls_by_country_and_month": {
+            "title": "Reported URLs per country by month",
+            "description": "Where each URL's own host was last located; a URL in several countries counts in each.",
+            "sql": STATS_SQL["country"],
+        },
+        "urls_online_per_hoster": {
+            "title": "URLs still online per hoster",
+            "description": "Online: the last crawl's HEAD request was answered with 2xx.",
+            "sql": STATS_SQL["hoster"],
+        },
+        "time_to_takedown_by_country": {
+            "title": "Time to takedown by country",
+            "description": "Days from the report to the first crawl that found the URL removed (404, 410) "
+                           "or its host unresolved.",
+            "sql": STATS_SQL["takedown-country"],
+        },
+        "timeline": {
+            "title": "A hoster's timeline",
+            "description": "Its locations crawl by crawl, as periods (hoster: a name from the hosters table).",
+            "sql": """SELECT f.started_at AS start, COALESCE(l.finished_at, l.started_at) AS end, s.status,
+                             s.countries, s.asns, s.as_orgs, s.ips, s.cdn
+                      FROM hoster_states s JOIN hosters h ON h.id = s.hoster_id
+                      JOIN crawls f ON f.id = s.first_crawl JOIN crawls l ON l.id = s.last_crawl
+                      WHERE h.name = :hoster ORDER BY s.first_crawl""",
+        },
+    }
