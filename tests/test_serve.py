@@ -30,7 +30,7 @@ from monitor.detect import refresh_moves
 from monitor.errors import ConfigError, ServeError
 from monitor.report import serve as serving
 from monitor.store import open_store
-from test_detect import CA, GONE, MD, NL, script
+from scripted import CA, GONE, MD, NL, script
 
 PASSWORD = "correct horse battery"
 

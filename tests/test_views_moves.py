@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from test_detect import CDN, GONE, MD, NL, script
+from scripted import CDN, GONE, MD, NL, script
 
 
 @pytest.fixture
