@@ -383,6 +383,7 @@ def timeline(ctx: click.Context, hoster: str, fmt: str, output: str | None) -> N
         return
     from .report import chart  # matplotlib loads only when a chart is asked for
 
+    assert output is not None  # a chart without --output was refused above
     moves_of = detect.list_moves(db, detect.MoveFilter(hoster=hoster))
     chart.timeline_chart(shown, moves_of, sys.stdout.buffer if output == "-" else Path(output), fmt)
     if output != "-":

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
+from pydantic_core import ErrorDetails
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -100,22 +101,24 @@ class ASN(_Section):
     cymru_dns: StrictBool = True
 
 
+RDAP_SERVERS: dict[Registry, str] = {
+    "arin": "https://rdap.arin.net/registry",
+    "ripencc": "https://rdap.db.ripe.net",
+    "apnic": "https://rdap.apnic.net",
+    "lacnic": "https://rdap.lacnic.net/rdap",
+    "afrinic": "https://rdap.afrinic.net/rdap",
+}
+
+
+# Queries a minute per registry; LACNIC allows about 10. A registry left out: 60.
+RATE_LIMITS: dict[Registry, float] = {"lacnic": 10.0}
+
+
 class RDAP(_Section):
     enabled: StrictBool = True
     cache_days: StrictInt = Field(30, ge=0)
-    servers: dict[Registry, StrictStr] = Field(
-        default_factory=lambda: {
-            "arin": "https://rdap.arin.net/registry",
-            "ripencc": "https://rdap.db.ripe.net",
-            "apnic": "https://rdap.apnic.net",
-            "lacnic": "https://rdap.lacnic.net/rdap",
-            "afrinic": "https://rdap.afrinic.net/rdap",
-        }
-    )
-    # Queries a minute per registry; LACNIC allows about 10. A registry left out: 60.
-    rate_limits: dict[Registry, Annotated[StrictFloat, Field(gt=0)]] = Field(
-        default_factory=lambda: {"lacnic": 10.0}
-    )
+    servers: dict[Registry, StrictStr] = Field(default_factory=lambda: dict(RDAP_SERVERS))
+    rate_limits: dict[Registry, Annotated[StrictFloat, Field(gt=0)]] = Field(default_factory=lambda: dict(RATE_LIMITS))
     timeout: StrictFloat = Field(10.0, gt=0)
 
 
@@ -242,7 +245,7 @@ _BOUNDS = {"greater_than": "more than", "greater_than_equal": "at least", "less_
            "less_than_equal": "at most"}
 
 
-def _plain(problem: dict) -> str:
+def _plain(problem: ErrorDetails) -> str:
     kind = problem["type"]
     if kind == "extra_forbidden":
         return "unknown key (see the commented config.yaml shipped with monitor)"

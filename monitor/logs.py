@@ -13,7 +13,9 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 class _UTCFormatter(logging.Formatter):
     # The store's times are UTC; the log's should read the same.
-    converter = time.gmtime
+    def converter(self, seconds: float | None) -> time.struct_time:
+        return time.gmtime(seconds)
+
     default_time_format = "%Y-%m-%dT%H:%M:%S"
     default_msec_format = "%s.%03dZ"
 

@@ -6,7 +6,8 @@ organisation written on it; unresolved periods are left as gaps; each move is a 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import BinaryIO
 from pathlib import Path
 
 import matplotlib
@@ -24,11 +25,12 @@ PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
            "#bcbd22", "#7f7f7f"]
 
 
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+def _time(text: str) -> float:
+    """A stored time as matplotlib's date number (days), which its axes take."""
+    return float(mdates.date2num(datetime.fromisoformat(text)))
 
 
-def timeline_chart(timeline: dict, moves: list[dict], output: Path, fmt: str) -> Path:
+def timeline_chart(timeline: dict, moves: list[dict], output: Path | BinaryIO, fmt: str) -> Path | BinaryIO:
     periods = timeline["periods"]
     fig, ax = plt.subplots(figsize=(12, 3.6), dpi=100)  # 1200 px wide as PNG
     colours: dict[str, str] = {}
@@ -58,7 +60,7 @@ def timeline_chart(timeline: dict, moves: list[dict], output: Path, fmt: str) ->
             ax.annotate(f"{text}\n({move['kind']})", xy=(at, 0.32), xytext=(4, 0), textcoords="offset points",
                         fontsize=8, va="bottom")
     if not colours and periods:  # never located: give the axis a span so it can be drawn
-        ax.set_xlim(_time(periods[0]["start"]) - timedelta(days=1), _time(periods[-1]["end"]) + timedelta(days=1))
+        ax.set_xlim(_time(periods[0]["start"]) - 1, _time(periods[-1]["end"]) + 1)
         ax.text(0.5, 0.5, "never resolved", transform=ax.transAxes, ha="center", color="#777777")
     ax.set_ylim(-0.6, 0.9)
     ax.set_yticks([])

@@ -184,7 +184,7 @@ class Route:
         return found
 
 
-_NOT_FOUND = Route(404, headers={"Content-Type": "text/plain"}, body=b"Not Found\n")
+_NOT_FOUND = Route(404, headers=(("Content-Type", "text/plain"),), body=b"Not Found\n")
 
 
 @dataclass(frozen=True)
@@ -424,7 +424,7 @@ class WebServer(LoopServer):
         self._connection_ids = itertools.count(1)
         self._servers: list[asyncio.Server] = []
         self._handlers: set[asyncio.Task[None]] = set()
-        self._transports: set[asyncio.BaseTransport] = set()
+        self._transports: set[asyncio.WriteTransport] = set()
         self._closing = False
 
     # -- routes ---------------------------------------------------------------

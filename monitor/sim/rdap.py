@@ -100,7 +100,7 @@ class _Index:
         if address in self._exact:
             return self._exact[address]
         for _, start, end, response in self._ranges:
-            if start.version == address.version and start <= address <= end:
+            if start.version == address.version and int(start) <= int(address) <= int(end):
                 return response
         return None
 

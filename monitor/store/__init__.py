@@ -137,7 +137,7 @@ def pending_upgrade(db: Database) -> list[str]:
     return [m.name for m in migrations.pending(db)]
 
 
-def explain(error: sqlite3.Error, where: Where | Path) -> StoreError:
+def explain(error: sqlite3.Error, where: Where | Path | str) -> StoreError:
     """A database error as one line that says what happened to which file and what to do."""
     text = str(error)
     if "locked" in text or "busy" in text:

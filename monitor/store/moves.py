@@ -82,7 +82,8 @@ def moves(db: Database, *, since: str | None = None, from_country: str | None = 
           to_country: str | None = None, kind: str | None = None, hoster_id: int | None = None) -> list[dict[str, Any]]:
     """Stored moves, oldest first, with the hoster's name and its number of reported URLs; lists
     decoded."""
-    clauses, params = [], {}
+    clauses: list[str] = []
+    params: dict[str, object] = {}
     if since:
         clauses.append("m.confirmed_at >= :since")
         params["since"] = since

@@ -29,9 +29,8 @@ class UrlAdder:
     def hoster_id(self, name: str, added_at: str) -> int:
         found = self.hosters.get(name)
         if found is None:
-            found = self.conn.execute("INSERT INTO hosters (name, first_added) VALUES (?, ?)",
-                                      (name, added_at)).lastrowid
-            self.hosters[name] = found
+            inserted = self.conn.execute("INSERT INTO hosters (name, first_added) VALUES (?, ?)", (name, added_at))
+            found = self.hosters[name] = int(inserted.lastrowid or 0)
         return found
 
     def add(self, rows: Sequence[UrlRow]) -> int:
