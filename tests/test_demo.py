@@ -70,7 +70,7 @@ def test_demo_refuses_a_folder_in_use(tmp_path):
 
 
 def test_demo_in_a_relative_folder(tmp_path):
-    result = subprocess.run([sys.executable, "-P", "-m", "monitor", "demo", "--nights", "2", "--keep", "here"],
+    result = subprocess.run([sys.executable, "-P", "-m", "monitor", "demo", "--nights", "1", "--keep", "here"],
                             capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "here" / "monitor.db").is_file() and not (tmp_path / "here" / "here").exists()
