@@ -22,6 +22,7 @@ from . import intake
 from . import retire as retirement
 from .errors import MonitorError, ReadOnlyDatabase
 from .logs import log_to_file
+from .takedowns import refresh_takedowns
 from .crawl import run
 from .report import views
 from .resolve import lookup as resolve_lookup
@@ -353,11 +354,12 @@ def _note_stale_moves(db: Database, config: config_module.Config) -> None:
 @cli.command()
 @click.pass_context
 def refresh(ctx: click.Context) -> None:
-    """Derive the moves and relabels again from the stored history, as every crawl does at its end:
-    needed after a change of home_country or moves.confirm_after."""
+    """Derive the moves, relabels and takedowns again from the stored history, as every crawl does
+    at its end: needed after a change of home_country or moves.confirm_after."""
     config = _config(ctx)
     with closing(_writer(ctx)) as db:
         detect.refresh_moves(db, config)
+        refresh_takedowns(db, config)
         moves_found, relabels_found = detect.count_moves(db)
         click.echo(f"{moves_found} moves and {relabels_found} relabels (home_country {config.home_country}, "
                    f"confirm_after {config.moves.confirm_after})")

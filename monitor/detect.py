@@ -102,8 +102,8 @@ class Crawls:
     @classmethod
     def load(cls, db: Database) -> Crawls:
         rows = stored.crawl_times(db)
-        # A failed or interrupted crawl saw nothing for certain: it confirms nothing and counts in
-        # no period. The crawl running now (refreshing moves at its end) counts.
+        # A failed, interrupted or degraded crawl saw nothing for certain: it confirms nothing and
+        # counts in no period. The crawl running now (refreshing moves at its end) counts.
         return cls([r[0] for r in rows if r[3]], {r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows})
 
     def count(self, first: int, last: int) -> int:

@@ -88,17 +88,19 @@ def test_hosters_in_every_format(run, reports):
 def test_stats(run, reports, tmp_path):
     run("import", str(reports))
     totals = {r["what"]: r["count"] for r in json.loads(run("stats", "--format", "json").stdout)}
-    assert totals == {"reported URLs": 3, "active URLs": 3, "retired URLs": 0, "online at the last crawl": 0,
-                      "taken down": 0, "hosters": 2, "crawls": 0, "moves": 0}
+    assert totals == {"reported URLs": 3, "active URLs": 3, "retired URLs": 0, "online at the last HTTP crawl": 0,
+                      "the last HTTP crawl": None, "taken down (and not back)": 0, "reappeared after a takedown": 0,
+                      "hosters": 2, "crawls": 0, "degraded crawls": 0, "moves": 0}
     by_country = json.loads(run("stats", "--by", "country", "--format", "json").stdout)
     month = by_country[0]["month"]
     assert by_country == [{"month": month, "country": "unknown", "urls": 3, "online": 0, "taken_down": 0,
-                           "avg_days_to_takedown": None}]
+                           "reappeared": 0, "avg_days_to_takedown": None}]
     csv_file = tmp_path / "dated.csv"
     csv_file.write_text("url,reported_at\nhttp://old.example.com/,2021-06-15\n")
     run("import", str(csv_file))
     months = run("stats", "--by", "month", "--format", "csv").stdout.splitlines()
-    assert months[0] == "month,urls,online,taken_down,avg_days_to_takedown" and months[1] == "2021-06,1,0,0,"
+    assert months[0] == "month,urls,online,taken_down,reappeared,avg_days_to_takedown"
+    assert months[1] == "2021-06,1,0,0,0,"
 
 
 def test_history_accepts_any_spelling_and_shows_the_stored_url(run, reports):
@@ -168,7 +170,7 @@ def test_version_and_help_show_every_summary_whole():
 
 @pytest.mark.parametrize("args, header", [
     (["hosters", "--country", "DE"], "hoster,urls,active_urls,retired_urls,first_added,status,countries,asns"),
-    (["stats", "--by", "country"], "month,country,urls,online,taken_down,avg_days_to_takedown"),
+    (["stats", "--by", "country"], "month,country,urls,online,taken_down,reappeared,avg_days_to_takedown"),
     (["moves"], "hoster,kind,from_countries,to_countries,from_asns,to_asns,last_seen_before,first_seen_after,"
                 "confirmed_at,urls,destination_has_hotline"),
     (["moves", "--relabels"], "hoster,ips,from_countries,to_countries,first_seen_after,confirmed_at"),

@@ -94,12 +94,15 @@ def test_three_nights_store_changes_not_repeats(world, monitor, tmp_path):
         ("resolved", ["NL"], [64501]), ("resolved", ["MD"], [64521])]
 
     by_hoster = {r["hoster"]: r for r in json.loads(monitor("stats", "--by", "hoster", "--format", "json").stdout)}
-    assert (by_hoster["beta.test"]["taken_down"], by_hoster["delta.test"]["taken_down"]) == (1, 1)
+    # delta.test was gone on all three nights: taken down on the first. beta.test only on the last:
+    # one night is not yet a takedown (moves.confirm_after is 2).
+    assert (by_hoster["beta.test"]["taken_down"], by_hoster["delta.test"]["taken_down"]) == (0, 1)
     assert by_hoster["alpha.test"]["taken_down"] == 0 and by_hoster["alpha.test"]["avg_days_to_takedown"] is None
-    assert by_hoster["beta.test"]["avg_days_to_takedown"] >= 0
+    assert by_hoster["delta.test"]["avg_days_to_takedown"] >= 0
     by_country = json.loads(monitor("stats", "--by", "country", "--format", "json").stdout)
-    # Where each URL's own host was last located; ::1 and unresolved hosts have no country.
-    assert sorted((r["country"], r["urls"]) for r in by_country) == [("MD", 2), ("NL", 1), ("unknown", 3)]
+    # Where each URL's own host was last located (beta.test, gone on night 3, in DE before); ::1 and
+    # a host never resolved have no country.
+    assert sorted((r["country"], r["urls"]) for r in by_country) == [("DE", 1), ("MD", 2), ("NL", 1), ("unknown", 2)]
 
 
 def test_limit_crawls_only_the_first_urls(world, monitor, tmp_path):

@@ -43,6 +43,17 @@ def test_a_one_night_flap_is_not_a_move(db):
     assert [p["countries"] for p in timeline(db, "flap.test")["periods"]] == [["NL"], ["MD"], ["NL"]]
 
 
+def test_a_degraded_crawl_confirms_no_move(db):
+    script(db, {"h.test": [NL, NL, MD, MD, NL]})
+    db.execute("UPDATE crawls SET degraded = 'resolver down' WHERE id = 4")
+    db.conn.commit()
+    assert moves_of(db) == []  # MD was seen on one healthy crawl only
+    db.execute("UPDATE crawls SET degraded = NULL WHERE id = 4")
+    db.execute("DELETE FROM meta")  # derive again from scratch
+    db.conn.commit()
+    assert [(m["kind"], m["confirmed_at"]) for m in moves_of(db)] == [("left-home", "2026-03-04T02:00:00Z")]
+
+
 def test_confirm_after_is_a_setting(db):
     script(db, {"h.test": [NL, MD, MD, NL]})
     assert [m["kind"] for m in moves_of(db, confirm_after=2)] == ["left-home"]

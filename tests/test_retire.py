@@ -85,7 +85,7 @@ def test_a_retired_url_no_longer_counts_as_online(added, tmp_path):
     def online() -> tuple[int, dict[str, tuple[int, int]]]:
         totals = {r["what"]: r["count"] for r in json.loads(added("stats", "--format", "json").stdout)}
         by_hoster = json.loads(added("stats", "--by", "hoster", "--format", "json").stdout)
-        return totals["online at the last crawl"], {r["hoster"]: (r["urls"], r["online"]) for r in by_hoster}
+        return totals["online at the last HTTP crawl"], {r["hoster"]: (r["urls"], r["online"]) for r in by_hoster}
 
     assert online() == (3, {"alpha.nl": (2, 2), "delta.blogspot.com": (1, 1)})
     added("retire", ALPHA[0])

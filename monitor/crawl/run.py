@@ -22,6 +22,7 @@ from sqlite_utils import Database
 
 from ..config import Config
 from ..detect import refresh_moves
+from ..takedowns import refresh_takedowns
 from ..errors import MonitorError
 from ..resolve.dns import AsyncResolver, DnsAnswer
 from ..resolve.enrich import Enricher, IpInfo
@@ -107,6 +108,7 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
             writers["hosters"].write(crawl_id, history.hoster_locations(db, crawl_id, partial=limit is not None))
             summary.hosters_changed = writers["hosters"].changed
             refresh_moves(db, config, current=crawl_id)
+            refresh_takedowns(db, config, current=crawl_id)
             summary.moves_confirmed = db.execute(
                 "SELECT COUNT(*) FROM moves WHERE confirmed_crawl = ?", [crawl_id]).fetchone()[0]
         summary.status = "complete"

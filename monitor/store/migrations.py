@@ -260,3 +260,58 @@ def m007_retired_at(db: Database) -> None:
            WHEN NEW.active IS NOT (NEW.retired_at IS NULL)
            BEGIN SELECT RAISE(ABORT, 'urls: active must be 0 exactly when retired_at is set'); END"""
     )
+
+
+@migrations()
+def m010_takedowns(db: Database) -> None:
+    # A crawl that could not see (its resolver down, a large share of hosts or networks failing
+    # at once) is kept but marked with why; it confirms no move and counts no takedown.
+    db.execute("ALTER TABLE crawls ADD COLUMN degraded TEXT")
+    # Takedowns are derived from url_states like moves are (monitor.detect.takedowns), one row per
+    # time a URL went down: removed (404/410) or its host gone (NXDOMAIN/NODATA) on
+    # moves.confirm_after consecutive healthy crawls; it may come back (reappeared) and go again.
+    db.execute(
+        """CREATE TABLE takedowns (
+            id INTEGER PRIMARY KEY,
+            url_id INTEGER NOT NULL REFERENCES urls(id),
+            taken_down_crawl INTEGER NOT NULL REFERENCES crawls(id),  -- the first crawl of the run
+            taken_down_at TEXT NOT NULL,
+            countries TEXT,                  -- JSON: where the URL was last located before it went
+            reappeared_crawl INTEGER REFERENCES crawls(id),
+            reappeared_at TEXT,
+            reappeared_countries TEXT        -- JSON: where it came back
+        )"""
+    )
+    db.execute("CREATE INDEX takedowns_url ON takedowns(url_id, taken_down_crawl)")
+    # Where a URL is: its latest state that located it (a night that could not see leaves no
+    # location, and must not make a URL "unknown").
+    db.execute("DROP VIEW url_now")
+    db.execute(
+        """CREATE VIEW url_now AS
+           SELECT u.id AS url_id, u.url, u.hoster_id, COALESCE(u.reported_at, u.added_at) AS reported,
+                  s.outcome, s.http_status, s.last_crawl, l.countries, l.asns
+           FROM urls u
+           LEFT JOIN url_states s ON s.id = (SELECT id FROM url_states WHERE url_id = u.id
+                                             ORDER BY last_crawl DESC LIMIT 1)
+           LEFT JOIN url_states l ON l.id = (SELECT id FROM url_states WHERE url_id = u.id
+                                             AND countries IS NOT NULL AND countries != '[]'
+                                             ORDER BY last_crawl DESC LIMIT 1)"""
+    )
+    db.execute("DROP VIEW url_takedown")
+    # Per URL: its first takedown (the time to takedown is measured to it) and whether it is down
+    # now (its latest takedown has not been followed by a reappearance).
+    db.execute(
+        """CREATE VIEW url_takedown AS
+           SELECT u.id AS url_id, u.hoster_id, COALESCE(u.reported_at, u.added_at) AS reported,
+                  f.taken_down_at, f.countries AS takedown_countries,
+                  ROUND(julianday(f.taken_down_at) - julianday(COALESCE(u.reported_at, u.added_at)), 2)
+                    AS days_to_takedown,
+                  (l.id IS NOT NULL AND l.reappeared_crawl IS NULL) AS down_now,
+                  EXISTS (SELECT 1 FROM takedowns r WHERE r.url_id = u.id AND r.reappeared_crawl IS NOT NULL)
+                    AS reappeared
+           FROM urls u
+           LEFT JOIN takedowns f ON f.id = (SELECT id FROM takedowns WHERE url_id = u.id
+                                            ORDER BY taken_down_crawl LIMIT 1)
+           LEFT JOIN takedowns l ON l.id = (SELECT id FROM takedowns WHERE url_id = u.id
+                                            ORDER BY taken_down_crawl DESC LIMIT 1)"""
+    )

@@ -18,11 +18,11 @@ _META = "SELECT key, value FROM meta WHERE key IN ('moves_settings', 'moves_thro
 
 
 def crawl_times(db: Database) -> list[tuple[int, str, str, bool]]:
-    """(id, started, ended, counts) of every crawl in order; `counts` is false for a failed or
-    interrupted crawl, which saw nothing for certain."""
+    """(id, started, ended, counts) of every crawl in order; `counts` is false for a failed,
+    interrupted or degraded crawl, which saw nothing for certain."""
     return [(r[0], r[1], r[2], bool(r[3])) for r in db.execute(
-        "SELECT id, started_at, COALESCE(finished_at, started_at), status IN ('complete', 'running') "
-        "FROM crawls ORDER BY id")]
+        "SELECT id, started_at, COALESCE(finished_at, started_at), "
+        "status IN ('complete', 'running') AND degraded IS NULL FROM crawls ORDER BY id")]
 
 
 def hoster_states(db: Database, hoster_id: int) -> list[tuple]:

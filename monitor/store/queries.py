@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-# Online counts only URLs still revisited: a retired URL's last state is from before it was
-# retired and says nothing about the last crawl. (Taken down stays a fact of its history.)
-_ONLINE = "n.outcome = 'online' AND n.url_id NOT IN (SELECT id FROM urls WHERE retired_at IS NOT NULL)"
-
+# Online comes from the last healthy crawl that made HTTP requests (a dns-only crawl cannot say),
+# and counts only URLs still revisited: a retired URL's last state says nothing about that crawl.
+LAST_HTTP_CRAWL = ("(SELECT MAX(id) FROM crawls WHERE mode = 'head' AND status = 'complete' "
+                   "AND degraded IS NULL)")
+_ONLINE_JOIN = f"""LEFT JOIN (SELECT url_id FROM url_states WHERE outcome = 'online'
+                              AND first_crawl <= {LAST_HTTP_CRAWL} AND last_crawl >= {LAST_HTTP_CRAWL}
+                              AND url_id NOT IN (SELECT id FROM urls WHERE retired_at IS NOT NULL)) o
+                   ON o.url_id = n.url_id"""
 
 
 def hosters(db: Database, country: str | None = None) -> list[dict]:
@@ -24,7 +28,7 @@ def hosters(db: Database, country: str | None = None) -> list[dict]:
     return [dict(row) for row in db.query(sql, {"country": country})]
 
 
-def totals(db: Database) -> list[tuple[str, int]]:
+def totals(db: Database) -> list[tuple[str, int | None]]:
     """(what, count) of the headline figures."""
     return [
         (what, db.execute(sql).fetchone()[0])
@@ -32,10 +36,13 @@ def totals(db: Database) -> list[tuple[str, int]]:
             ("reported URLs", "SELECT COUNT(*) FROM urls"),
             ("active URLs", "SELECT COUNT(*) FROM urls WHERE active"),
             ("retired URLs", "SELECT COUNT(*) FROM urls WHERE retired_at IS NOT NULL"),
-            ("online at the last crawl", f"SELECT COUNT(*) FROM url_now n WHERE {_ONLINE}"),
-            ("taken down", "SELECT COUNT(*) FROM url_takedown WHERE taken_down_at IS NOT NULL"),
+            ("online at the last HTTP crawl", f"SELECT COUNT(o.url_id) FROM url_now n {_ONLINE_JOIN}"),
+            ("the last HTTP crawl", f"SELECT {LAST_HTTP_CRAWL}"),
+            ("taken down (and not back)", "SELECT COUNT(*) FROM url_takedown WHERE down_now"),
+            ("reappeared after a takedown", "SELECT COUNT(*) FROM url_takedown WHERE reappeared"),
             ("hosters", "SELECT COUNT(*) FROM hosters"),
             ("crawls", "SELECT COUNT(*) FROM crawls"),
+            ("degraded crawls", "SELECT COUNT(*) FROM crawls WHERE degraded IS NOT NULL"),
             ("moves", "SELECT COUNT(*) FROM moves"),
         )
     ]
@@ -49,9 +56,10 @@ def stats_by(db: Database, by: str) -> tuple[list[dict], list[str]]:
 
 
 def _stats_by(groups: list[str], order: str, extra_join: str = "") -> str:
-    return f"""SELECT {", ".join(groups)}, COUNT(*) AS urls, COUNT(*) FILTER (WHERE {_ONLINE}) AS online,
-                      COUNT(t.taken_down_at) AS taken_down, ROUND(AVG(t.days_to_takedown), 1) AS avg_days_to_takedown
-               FROM url_now n JOIN url_takedown t ON t.url_id = n.url_id {extra_join}
+    return f"""SELECT {", ".join(groups)}, COUNT(*) AS urls, COUNT(o.url_id) AS online,
+                      SUM(t.down_now) AS taken_down, SUM(t.reappeared) AS reappeared,
+                      ROUND(AVG(t.days_to_takedown), 1) AS avg_days_to_takedown
+               FROM url_now n JOIN url_takedown t ON t.url_id = n.url_id {_ONLINE_JOIN} {extra_join}
                GROUP BY {", ".join(str(i + 1) for i in range(len(groups)))} ORDER BY {order}"""
 
 
@@ -64,8 +72,11 @@ STATS_SQL = {
     "asn": _stats_by([_MONTH, "COALESCE(j.value, 'unknown') AS asn"], "month, urls DESC, 2",
                      "LEFT JOIN json_each(COALESCE(n.asns, '[]')) j"),
     "hoster": _stats_by(["h.name AS hoster"], "online DESC, urls DESC, hoster", "JOIN hosters h ON h.id = n.hoster_id"),
+    # Where each URL was last located before it was (first) taken down; URLs never taken down are
+    # left out.
     "takedown-country": _stats_by(["COALESCE(j.value, 'unknown') AS country"], "avg_days_to_takedown DESC, country",
-                                  "LEFT JOIN json_each(COALESCE(n.countries, '[]')) j"),
+                                  "LEFT JOIN json_each(COALESCE(t.takedown_countries, '[]')) j "
+                                  "WHERE t.taken_down_at IS NOT NULL"),
 }
 
 
