@@ -22,6 +22,7 @@ from . import intake
 from . import retire as retirement
 from .errors import MonitorError, ReadOnlyDatabase
 from .logs import log_to_file
+from .store.takedowns import degraded_crawls
 from .takedowns import refresh_takedowns
 from .crawl import run
 from .report import views
@@ -336,7 +337,7 @@ def moves(ctx: click.Context, since, from_country, to_country, kind, hoster, rel
     """Confirmed moves of hosters between countries, oldest first."""
     config = _config(ctx)
     db = _reader(ctx)
-    _note_stale_moves(db, config)
+    _note_stale_moves(db, config, since.date().isoformat() if since else None)
     if relabels:
         click.echo(render(detect.list_relabels(db), fmt, detect.RELABEL_FIELDS))
         return
@@ -345,10 +346,14 @@ def moves(ctx: click.Context, since, from_country, to_country, kind, hoster, rel
     click.echo(render(detect.list_moves(db, where), fmt, detect.MOVE_FIELDS))
 
 
-def _note_stale_moves(db: Database, config: config_module.Config) -> None:
+def _note_stale_moves(db: Database, config: config_module.Config, since: str | None = None) -> None:
     if stale := detect.moves_stale(db, config):
         click.echo(f"note: {stale}; run `monitor refresh` to bring them up to date. Showing what is stored.",
                    err=True)
+    if degraded := degraded_crawls(db, since):
+        listed = ", ".join(f"{crawl_id} ({started[:10]}: {why})" for crawl_id, started, why in degraded)
+        click.echo(f"note: {len(degraded)} crawl(s){' since ' + since if since else ''} could not see and confirm "
+                   f"no move: {listed}", err=True)
 
 
 @cli.command()

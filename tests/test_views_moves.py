@@ -99,3 +99,15 @@ def test_chart_of_a_hoster_never_resolved_and_a_missing_folder(run, tmp_path):
     assert chart.read_bytes().startswith(b"\x89PNG")
     missing = run("timeline", "gone.test", "--format", "svg", "--output", str(tmp_path / "no" / "x.svg"))
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
+
+
+def test_moves_say_how_many_crawls_were_degraded(scripted, tmp_path):
+    from monitor.store import open_store
+
+    db = open_store(tmp_path / "monitor.db")
+    db.execute("UPDATE crawls SET degraded = 'the resolver did not answer' WHERE id IN (2, 6)")
+    db.conn.commit()
+    db.close()
+    assert ("note: 2 crawl(s) could not see and confirm no move: 2 (2026-03-02: the resolver did not answer), "
+            "6 (2026-03-06: the resolver did not answer)") in scripted("moves").stderr
+    assert "note: 1 crawl(s) since 2026-03-05 could not see" in scripted("moves", "--since", "2026-03-05").stderr
