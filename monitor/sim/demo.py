@@ -59,8 +59,8 @@ def run_demo(nights: int = 6, keep: Path | None = None, say: Callable[[str], Non
         database = folder / "monitor.db"
         config = load_file(world.write_config(folder / "config.yaml", database, timeout=3.0))
         _introduce(say, nights)
-        _import(config, web, folder)
         now = datetime.now(timezone.utc)
+        _import(config, web, folder, reported=now - timedelta(days=nights + 1))
         for night in range(nights):
             _set_night(world, web, night)
             summary = run_crawl(config, clock=_night_clock(now, nights - 1 - night))
@@ -83,12 +83,13 @@ def _introduce(say, nights: int) -> None:
         "request (never downloading content).\n")
 
 
-def _import(config, web: WebServer, folder: Path) -> None:
-    reports = folder / "reports.txt"
-    lines = [f"http://{sub}.{hoster}:{web.port}/{kind}/{n}.jpg"
+def _import(config, web: WebServer, folder: Path, reported: datetime) -> None:
+    """The hotline's reports, received the day before the first night."""
+    reports = folder / "reports.csv"
+    lines = [f"http://{sub}.{hoster}:{web.port}/{kind}/{n}.jpg,{reported:%Y-%m-%d}"
              for hoster in SCENARIO for n, (sub, kind) in enumerate([("img", "gallery"), ("img", "gallery"),
                                                                     ("www", "view")])]
-    reports.write_text("\n".join(lines) + "\n")
+    reports.write_text("url,reported_at\n" + "\n".join(lines) + "\n")
     db = store.writer(config)
     import_file(db, reports, on_reject=lambda rejected: None)
     db.close()
