@@ -137,6 +137,22 @@ class Moves(_Section):
     confirm_after: StrictInt = Field(2, ge=1)
 
 
+def _notify_target(url: str) -> str:
+    from .notify import is_target  # apprise loads only for a config that names targets
+
+    if not is_target(url):
+        raise ValueError(f"{url!r} is not a notification URL apprise knows (e.g. mailto://..., json://host/path)")
+    return url
+
+
+NotifyTarget = Annotated[StrictStr, AfterValidator(_notify_target)]
+
+
+class Notify(_Section):
+    # apprise URLs told of new confirmed moves and degraded crawls after each crawl.
+    urls: tuple[NotifyTarget, ...] = ()
+
+
 class Serve(_Section):
     # User name -> PBKDF2 hash. Empty: no logins, and serving beyond loopback is refused.
     accounts: dict[AccountName, PasswordHash] = Field(default_factory=dict)
@@ -153,6 +169,7 @@ class Config(_Section):
     crawl: Crawl = Crawl()
     moves: Moves = Moves()
     serve: Serve = Serve()
+    notify: Notify = Notify()
     # Where the settings came from (None: built-in defaults); not a key of the file.
     source: Path | None = Field(None, exclude=True)
     # Whether the file names the database: only the default folder is created on demand, so a

@@ -286,6 +286,7 @@ class MoveFilter:
     to_country: str | None = None
     kind: str | None = None
     hoster: str | None = None
+    confirmed_crawl: int | None = None  # the moves one crawl confirmed
 
 
 def list_moves(db: Database, where: MoveFilter | None = None) -> list[dict]:
@@ -295,7 +296,7 @@ def list_moves(db: Database, where: MoveFilter | None = None) -> list[dict]:
         db, since=where.since, kind=where.kind,
         from_country=where.from_country.upper() if where.from_country else None,
         to_country=where.to_country.upper() if where.to_country else None,
-        hoster_id=hoster_id(db, where.hoster)[0] if where.hoster else None)
+        hoster_id=hoster_id(db, where.hoster)[0] if where.hoster else None, confirmed_crawl=where.confirmed_crawl)
     return [{**{key: row[key] for key in MOVE_FIELDS if key != "destination_has_hotline"},
              "destination_has_hotline": None if row["destination_has_hotline"] is None
              else bool(row["destination_has_hotline"])} for row in rows]

@@ -79,7 +79,8 @@ def replace_moves(db: Database, hosters: Sequence[int], moves: Sequence[tuple], 
 
 
 def moves(db: Database, *, since: str | None = None, from_country: str | None = None,
-          to_country: str | None = None, kind: str | None = None, hoster_id: int | None = None) -> list[dict[str, Any]]:
+          to_country: str | None = None, kind: str | None = None, hoster_id: int | None = None,
+          confirmed_crawl: int | None = None) -> list[dict[str, Any]]:
     """Stored moves, oldest first, with the hoster's name and its number of reported URLs; lists
     decoded."""
     clauses: list[str] = []
@@ -99,6 +100,9 @@ def moves(db: Database, *, since: str | None = None, from_country: str | None = 
     if hoster_id is not None:
         clauses.append("m.hoster_id = :hoster_id")
         params["hoster_id"] = hoster_id
+    if confirmed_crawl is not None:
+        clauses.append("m.confirmed_crawl = :crawl")
+        params["crawl"] = confirmed_crawl
     sql = f"""SELECT h.name AS hoster, m.*, (SELECT COUNT(*) FROM urls u WHERE u.hoster_id = m.hoster_id) AS urls
               FROM moves m JOIN hosters h ON h.id = m.hoster_id
               {"WHERE " + " AND ".join(clauses) if clauses else ""}
