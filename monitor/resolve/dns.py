@@ -11,7 +11,7 @@
 One resolver serves the crawl's hosts, redirect targets and Team Cymru's TXT questions. The
 transport (one multiplexed UDP socket per nameserver, TCP after truncation) is ours, in
 monitor/resolve/dnsio.py, because a crawl resolves thousands of hosts a second; messages are
-built and parsed by dnspython (monitor/resolve/dnsmsg.py).
+built and parsed by hand (monitor/resolve/dnsmsg.py; docs/dns.md says why).
 """
 
 from __future__ import annotations
