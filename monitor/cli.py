@@ -256,9 +256,9 @@ def lookup(ctx: click.Context, query: str, fmt: str) -> None:
     try:
         db = store.writer(config)  # the store holds the Cymru and RDAP caches
     except ReadOnlyDatabase:
-        click.echo("note: the database is read-only here; Team Cymru and RDAP answers are neither "
-                   "read from nor kept in its caches", err=True)
-        db = None
+        click.echo("note: the database is read-only here; Team Cymru and RDAP answers are read from its "
+                   "caches but new ones are not kept", err=True)
+        db = store.reader(config)
     with closing(db) if db is not None else nullcontext():
         result = resolve_lookup.lookup(config, query, db)
     if fmt == "json":

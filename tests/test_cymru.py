@@ -1,30 +1,25 @@
 """Team Cymru lookups through ipwhois, against the simulated DNS server on 127.0.0.1.
 
 The origin data served are what ipwhois's own recordings (tests/data/ipwhois/rdap.json,
-``asn_data``) say Team Cymru answered for those addresses, in Cymru's TXT formats.
+``asn_data``) say Team Cymru answered for those addresses, in Cymru's TXT formats. The client
+is pure; where the store's cache is the point, rows go through monitor.store.caches as the
+enricher moves them.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dns.resolver
 import pytest
 
 from monitor.config import DNS
-from monitor.resolve.cymru import (
-    CacheStore,
-    CymruAnswer,
-    CymruClient,
-    address_hex,
-    cymru_zone,
-    ipwhois_net,
-)
+from monitor.ips import address_hex
+from monitor.resolve.cymru import CymruAnswer, CymruClient, cymru_zone, ipwhois_net
+from monitor.store import caches
 from monitor.sim.cymru import origin_name, publish_origin
 from monitor.sim.dns import DNSServer
 
@@ -72,28 +67,47 @@ def client(server: DNSServer) -> Iterator[CymruClient]:
         yield running
 
 
+def through_store(client: CymruClient, db, *ips: str) -> list[CymruAnswer]:
+    """As the enricher does it: cached rows in, answers out, new rows saved."""
+    client.remember(caches.load_prefixes(db, client.missing(ips), client.max_age_days))
+    results = client.lookup_many(ips)
+    caches.save(db, prefixes=results.rows)
+    return [results.answers[ip] for ip in ips]
+
+
 def test_the_recordings_hold_ipv4_and_ipv6() -> None:
     versions = {ipaddress.ip_address(ip).version for ip in ASN_DATA}
     assert versions == {4, 6}
 
 
-@pytest.mark.parametrize("ip", sorted(ASN_DATA))
-def test_every_field_of_the_answer(server: DNSServer, client: CymruClient, ip: str) -> None:
-    data = ASN_DATA[ip]
-    answer = client.lookup(ip)
-    assert answer == CymruAnswer(
-        asn=int(data["asn"]),
-        as_org=AS_NAMES[data["asn"]],
-        prefix=data["asn_cidr"],
-        registry=data["asn_registry"],
-        registry_country=data["asn_country_code"],
-        status="ok",
-        detail=None,
-    )
-    assert server.queries == [
-        (origin_name(ip).lower(), "TXT"),
-        (f"as{data['asn']}.asn.cymru.com", "TXT"),
-    ]
+def test_every_field_of_every_recorded_answer(server: DNSServer) -> None:
+    for ip, data in sorted(ASN_DATA.items()):
+        server.reset_log()
+        with CymruClient(settings(server)) as client:
+            answer = client.lookup(ip)
+        assert answer == CymruAnswer(
+            asn=int(data["asn"]),
+            as_org=AS_NAMES[data["asn"]],
+            prefix=data["asn_cidr"],
+            registry=data["asn_registry"],
+            registry_country=data["asn_country_code"],
+            status="ok",
+            detail=None,
+        ), ip
+        assert server.queries == [
+            (origin_name(ip).lower(), "TXT"),
+            (f"as{data['asn']}.asn.cymru.com", "TXT"),
+        ]
+
+
+def test_many_addresses_are_asked_at_once_and_answered_in_one_go(server: DNSServer, client: CymruClient) -> None:
+    results = client.lookup_many(sorted(ASN_DATA) + ["10.0.0.1", "8.8.4.4"])
+    assert {ip: a.asn for ip, a in results.answers.items() if ip in ASN_DATA} == {
+        ip: int(data["asn"]) for ip, data in ASN_DATA.items()
+    }
+    assert (results.answers["10.0.0.1"].status, results.answers["8.8.4.4"].status) == ("not-applicable", "not-found")
+    # Rows for the store: one per prefix learnt, none for what Cymru does not know.
+    assert sorted(row.prefix for row in results.rows) == sorted({d["asn_cidr"] for d in ASN_DATA.values()})
 
 
 def test_the_zone_is_the_one_cymru_documents() -> None:
@@ -237,11 +251,8 @@ def test_a_not_found_address_is_asked_once_per_client(server: DNSServer, client:
 
 
 def test_the_store_remembers_prefixes_across_clients(server: DNSServer, db) -> None:
-    with CymruClient(settings(server), db) as client:
-        client.lookup("74.125.225.229")
-        client.lookup("2001:4860:4860::8888")
-    row = db.execute("SELECT * FROM asn_prefixes WHERE prefix = '74.125.225.0/24'").fetchone()
-    assert row is not None
+    with CymruClient(settings(server)) as client:
+        through_store(client, db, "74.125.225.229", "2001:4860:4860::8888")
     rows = list(db["asn_prefixes"].rows)
     assert {r["prefix"] for r in rows} == {"74.125.225.0/24", "2001:4860::/32"}
     google4 = next(r for r in rows if r["prefix"] == "74.125.225.0/24")
@@ -251,9 +262,8 @@ def test_the_store_remembers_prefixes_across_clients(server: DNSServer, db) -> N
         15169, "GOOGLE - Google LLC, US", "arin", "US",
     )
     server.reset_log()
-    with CymruClient(settings(server), db) as again:
-        answer = again.lookup("74.125.225.7")
-        answer6 = again.lookup("2001:4860::1")
+    with CymruClient(settings(server)) as again:
+        answer, answer6 = through_store(again, db, "74.125.225.7", "2001:4860::1")
     assert server.query_count == 0
     assert (answer.status, answer.asn, answer.prefix, answer.as_org) == (
         "ok", 15169, "74.125.225.0/24", "GOOGLE - Google LLC, US",
@@ -262,51 +272,62 @@ def test_the_store_remembers_prefixes_across_clients(server: DNSServer, db) -> N
 
 
 def test_a_stale_prefix_is_asked_again(server: DNSServer, db) -> None:
-    with CymruClient(settings(server), db) as client:
-        client.lookup("74.125.225.229")
+    with CymruClient(settings(server)) as client:
+        through_store(client, db, "74.125.225.229")
     db.execute("UPDATE asn_prefixes SET fetched_at = '2000-01-01T00:00:00Z'")
     db.conn.commit()
     server.reset_log()
-    with CymruClient(settings(server), db) as client:
-        assert client.lookup("74.125.225.229").status == "ok"
+    with CymruClient(settings(server)) as client:
+        assert through_store(client, db, "74.125.225.229")[0].status == "ok"
     assert server.query_count == 2
     (fetched_at,) = db.execute("SELECT fetched_at FROM asn_prefixes").fetchone()
     assert fetched_at > "2000-01-01T00:00:00Z"
     server.reset_log()
-    with CymruClient(settings(server), db, max_age_days=0) as client:
+    with CymruClient(settings(server), max_age_days=0) as client:
+        through_store(client, db, "74.125.225.229")
         client.lookup("74.125.225.229")
-    assert server.query_count == 2  # max_age_days=0: nothing is fresh
+    # max_age_days=0: no prefix is fresh, not even in memory: the origin is asked twice (the AS
+    # name, which no cache age applies to, once)
+    assert server.queries.count((origin_name("74.125.225.229"), "TXT")) == 2 and server.query_count == 3
 
 
-def test_lookups_from_many_threads_share_the_cache_and_the_store(server: DNSServer, db) -> None:
+def test_many_lookups_at_once_share_the_cache_and_the_store(server: DNSServer, db) -> None:
     ips = [f"74.125.225.{n}" for n in range(1, 40)] + sorted(ASN_DATA)
     for ip in ips:  # Cymru answers for every address of the prefix
         server.set_txt(origin_name(ip), origin_txt(ASN_DATA["74.125.225.229"]))
     publish(server)
-    with CymruClient(settings(server), db) as client:
-        with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(client.lookup, ips))
+    with CymruClient(settings(server)) as client:
+        answers = through_store(client, db, *ips)
     assert all(answer.status == "ok" for answer in answers)
     assert {answer.asn for answer in answers} == {int(data["asn"]) for data in ASN_DATA.values()}
     assert db["asn_prefixes"].count == len(ASN_DATA)
     server.reset_log()
-    with CymruClient(settings(server), db) as client:
-        assert [client.lookup(ip) for ip in ips] == answers
+    with CymruClient(settings(server)) as client:
+        assert through_store(client, db, *ips) == answers
     assert server.query_count == 0
 
 
-def test_threads_missing_the_cache_for_one_prefix_ask_once(server: DNSServer) -> None:
+def test_addresses_of_one_block_asked_at_once_are_asked_once(server: DNSServer) -> None:
     ips = [f"74.125.225.{n}" for n in range(1, 17)]
     for ip in ips:  # Cymru answers for every address of the prefix
         server.set_txt(origin_name(ip), origin_txt(ASN_DATA["74.125.225.229"]))
-    server.delay = 0.2  # every thread misses the cache before the first answer is in
     with CymruClient(settings(server)) as client:
-        with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(client.lookup, ips))
+        answers = list(client.lookup_many(ips).answers.values())
     assert {(a.status, a.prefix) for a in answers} == {("ok", "74.125.225.0/24")}
     origin_questions = [name for name, _ in server.queries if name.endswith(".origin.asn.cymru.com")]
     assert len(origin_questions) == 1
     assert server.query_count == 2  # and the AS name once
+
+
+def test_an_as_name_is_asked_once_for_prefixes_asked_at_once(server: DNSServer) -> None:
+    ips = [f"8.{n}.0.1" for n in range(8)]  # eight /24 blocks, one AS
+    for n, ip in enumerate(ips):
+        server.set_txt(origin_name(ip), f"15169 | 8.{n}.0.0/24 | US | arin | 1992-12-01")
+    server.set_txt("AS15169.asn.cymru.com", "15169 | US | arin | 2000-03-30 | GOOGLE - Google LLC, US")
+    with CymruClient(settings(server)) as client:
+        answers = client.lookup_many(ips).answers
+    assert {a.as_org for a in answers.values()} == {"GOOGLE - Google LLC, US"}
+    assert server.queries.count(("as15169.asn.cymru.com", "TXT")) == 1
 
 
 def test_the_most_specific_cached_prefix_answers(server: DNSServer, client: CymruClient) -> None:
@@ -347,21 +368,3 @@ def test_no_nameserver_at_all_is_an_error_that_says_what_to_set(monkeypatch: pyt
         answer = client.lookup("74.125.225.229")
     assert answer.status == "error"
     assert "dns.nameservers" in (answer.detail or "")
-
-
-def test_a_cache_write_never_waits_long_for_the_crawls_write_lock(db) -> None:
-    """The crawl may hold the store's write lock; cache fills then wait for close()."""
-    store = CacheStore(db, write_timeout=0.05, retry_pause=60.0)
-    insert = (
-        "INSERT INTO asn_prefixes (prefix, start_hex, end_hex, fetched_at) VALUES (?, ?, ?, ?)",
-        ("192.0.2.0/24", address_hex("192.0.2.0"), address_hex("192.0.2.255"), "2030-01-01T00:00:00Z"),
-    )
-    db.execute("BEGIN IMMEDIATE")  # the crawl's transaction
-    started = time.monotonic()
-    store.write([insert])
-    store.write([insert])  # within retry_pause: not even tried
-    assert time.monotonic() - started < 5  # generous: the point is "not the 10 s busy timeout"
-    db.conn.commit()
-    assert db["asn_prefixes"].count == 0
-    store.close()
-    assert db["asn_prefixes"].count == 1  # the second insert broke UNIQUE(prefix): dropped alone

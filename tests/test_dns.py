@@ -1,5 +1,6 @@
 """monitor.resolve.dns against the simulated DNS server on loopback (and a raw responder for
-answers the simulation cannot give: forged, REFUSED)."""
+answers the simulation cannot give: forged, REFUSED, long CNAME chains, loops answered NOERROR,
+names with dots and spaces inside labels)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from dnslib import QTYPE, RCODE, RR, A, DNSRecord
+from dnslib import CNAME, QTYPE, RCODE, RR, A, DNSLabel, DNSRecord
 
 import monitor.resolve.dns as resolve_dns
+import monitor.resolve.dnsio as resolve_dnsio
 from monitor.config import DNS
 from monitor.errors import ConfigError
-from monitor.resolve.dns import AsyncResolver, DnsAnswer, _combine, _Reply, resolve_hosts
+from monitor.resolve.dns import MAX_CHAIN, AsyncResolver, DnsAnswer, TxtAnswer, _combine, resolve_hosts
+from monitor.resolve.dnsmsg import Reply
 from monitor.sim.dns import DNSServer
 
 
@@ -236,20 +239,20 @@ def test_an_idn_host_is_asked_in_punycode(server: DNSServer) -> None:
 
 
 def test_addresses_of_one_type_win_over_a_failure_of_the_other() -> None:
-    timeout = _Reply("timeout", detail="no answer")
-    found = _Reply("noerror", addresses=(bytes(15) + b"\x01",))
+    timeout = Reply("timeout", detail="no answer")
+    found = Reply("noerror", records=(bytes(15) + b"\x01",))
     assert _combine("h.example", timeout, found) == DnsAnswer("h.example", "ok", (), ("::1",))
 
 
 def test_no_addresses_and_a_failure_is_the_failure() -> None:
-    empty = _Reply("noerror")
-    answer = _combine("h.example", empty, _Reply("timeout", detail="no answer from x"))
+    empty = Reply("noerror")
+    answer = _combine("h.example", empty, Reply("timeout", detail="no answer from x"))
     assert answer.status == "timeout"
     assert answer.detail == "AAAA: no answer from x; A: no addresses"
 
 
 def test_nxdomain_for_one_type_and_a_failure_for_the_other_is_nxdomain() -> None:
-    assert _combine("h.example", _Reply("nxdomain"), _Reply("servfail", detail="x")).status == "nxdomain"
+    assert _combine("h.example", Reply("nxdomain"), Reply("servfail", detail="x")).status == "nxdomain"
 
 
 # -- nameservers -------------------------------------------------------------------
@@ -515,54 +518,129 @@ def test_a_compression_pointer_loop_is_a_malformed_answer(responder) -> None:
     assert "malformed answer" in (answer.detail or "")
 
 
-def _message(*parts: bytes) -> bytes:
-    return bytes(12) + b"".join(parts)  # an empty header: _read_name reads from offset 12 on
+# -- CNAME chains, loops and exact names ---------------------------------------------------
+# The simulated server follows at most 16 CNAMEs (and answers longer chains SERVFAIL, as
+# resolvers do), so these answers come from the raw responder.
 
 
-def test_read_name_follows_pointers_back() -> None:
-    data = _message(b"\x04shop\x07example\x00", b"\x03www\xc0\x0c", b"\xc0\x1a")
-    assert resolve_dns._read_name(data, 12) == ("shop.example", 26)
-    assert resolve_dns._read_name(data, 26) == ("www.shop.example", 32)
-    assert resolve_dns._read_name(data, 32) == ("www.shop.example", 34)  # pointer to a pointer
+def _chain_reply(links: list[DNSLabel | str], ip: str | None = "192.0.2.1", rcode: int = RCODE.NOERROR,
+                 extra: list[RR] = ()):
+    """A script answering any question with the CNAMEs links[0] -> links[1] -> ... and, for A,
+    the address of the last name."""
+
+    def make(request: DNSRecord) -> list:
+        reply = request.reply()
+        reply.header.rcode = rcode
+        for owner, target in zip(links, links[1:]):
+            reply.add_answer(RR(owner, QTYPE.CNAME, rdata=CNAME(target), ttl=60))
+        if ip and request.q.qtype == QTYPE.A:
+            reply.add_answer(RR(links[-1], QTYPE.A, rdata=A(ip), ttl=60))
+        for record in extra:
+            reply.add_answer(record)
+        return [_Raw(bytes(reply.pack()))]
+
+    return make
 
 
-@pytest.mark.parametrize(
-    ("data", "offset"),
-    [
-        (_message(b"\xc0\x0c"), 12),  # a pointer to itself
-        (_message(b"\xc0\x0e\x00"), 12),  # a pointer forward
-        (_message(b"\x01a\xc0\x0c"), 12),  # a label, then back to that label: a loop
-        # a pointer back to a label followed by a pointer back to that label: a loop too
-        (_message(b"\x01a\x00", b"\x01b\xc0\x0f", b"\xc0\x0f"), 19),
-    ],
-    ids=["to-itself", "forward", "loop", "loop-after-a-jump"],
-)
-def test_read_name_refuses_pointers_that_do_not_go_further_back(data: bytes, offset: int) -> None:
-    outcome: list[BaseException] = []
+def _ask(port: int, scripts: list, script, host: str) -> DnsAnswer:
+    scripts.extend([script, script])  # the A and the AAAA question
 
-    def read() -> None:
-        try:
-            resolve_dns._read_name(data, offset)
-        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
-            outcome.append(error)
+    async def run() -> DnsAnswer:
+        async with AsyncResolver(["127.0.0.1"], port, timeout=2.0, retries=0) as resolver:
+            return await resolver.resolve(host)
 
-    thread = threading.Thread(target=read, daemon=True)  # a loop fails the test, not hangs it
-    thread.start()
-    thread.join(5)
-    assert not thread.is_alive(), "_read_name loops"
-    (error,) = outcome
-    assert isinstance(error, ValueError) and "compression pointer" in str(error)
+    return asyncio.run(run())
 
 
-def test_read_name_refuses_names_over_255_bytes() -> None:
-    # Five 63-byte labels, each followed by a pointer to the one before: 321 bytes of name.
-    parts, starts = [b"\x3f" + b"x" * 63 + b"\x00"], [12]
-    for _ in range(4):
-        starts.append(starts[-1] + len(parts[-1]))
-        before = starts[-2]
-        parts.append(b"\x3f" + b"x" * 63 + bytes([0xC0 | before >> 8, before & 0xFF]))
-    with pytest.raises(ValueError, match="255"):
-        resolve_dns._read_name(_message(*parts), starts[-1])
+def test_thirty_cnames_in_one_answer(responder) -> None:
+    port, scripts = responder
+    names = ["shop.example", *(f"hop{n}.cdn.example" for n in range(1, 31))]
+    answer = _ask(port, scripts, _chain_reply(names), "shop.example")
+    assert answer == DnsAnswer("shop.example", "ok", tuple(names[1:]), ("192.0.2.1",))
+
+
+def test_the_chain_cap_is_stated_and_a_longer_chain_is_an_error(responder) -> None:
+    port, scripts = responder
+    names = ["shop.example", *(f"hop{n}.cdn.example" for n in range(1, MAX_CHAIN + 1))]
+    longest = _ask(port, scripts, _chain_reply(names), "shop.example")
+    assert (longest.status, len(longest.cname_chain), longest.ips) == ("ok", MAX_CHAIN, ("192.0.2.1",))
+    longer = _ask(port, scripts, _chain_reply([*names, "one.more.example"]), "shop.example")
+    assert (longer.status, longer.ips) == ("error", ())
+    assert f"longer than {MAX_CHAIN}" in (longer.detail or "")
+
+
+def test_a_cname_loop_answered_noerror_is_its_own_status(responder) -> None:
+    port, scripts = responder
+    loop = ["shop.example", "b.example", "c.example", "b.example"]
+    answer = _ask(port, scripts, _chain_reply(loop, ip=None), "shop.example")
+    assert (answer.status, answer.cname_chain, answer.ips) == ("cname-loop", ("b.example", "c.example", "b.example"), ())
+    assert "CNAME loop" in (answer.detail or "") and "b.example again" in (answer.detail or "")
+    # A name that is its own alias, and a loop back to the name asked.
+    assert _ask(port, scripts, _chain_reply(["self.example", "self.example"], ip=None), "self.example").status == "cname-loop"
+    back = _ask(port, scripts, _chain_reply(["a.example", "b.example", "A.Example"], ip=None), "a.example")
+    assert (back.status, back.cname_chain) == ("cname-loop", ("b.example", "a.example"))
+
+
+def test_a_loop_in_an_nxdomain_answer_stays_nxdomain(responder) -> None:
+    port, scripts = responder
+    answer = _ask(port, scripts, _chain_reply(["a.example", "b.example", "a.example"], ip=None, rcode=RCODE.NXDOMAIN),
+                  "a.example")
+    assert (answer.status, answer.cname_chain) == ("nxdomain", ("b.example", "a.example"))
+
+
+def test_names_with_dots_and_spaces_in_labels_are_kept_exact(responder) -> None:
+    port, scripts = responder
+    weird = DNSLabel([b"we.ird", b"example"])  # two labels, the first holding a dot
+    decoy = RR("we.ird.example", QTYPE.A, rdata=A("192.0.2.66"), ttl=60)  # three labels: another name
+    answer = _ask(port, scripts, _chain_reply(["shop.example", weird], extra=[decoy]), "shop.example")
+    assert answer == DnsAnswer("shop.example", "ok", ("we\\.ird.example",), ("192.0.2.1",))
+    odd = DNSLabel([b"Sp ace\xff", b"x\\y", b"example"])
+    answer = _ask(port, scripts, _chain_reply(["shop.example", odd, "end.example"]), "shop.example")
+    assert answer.cname_chain == ("sp\\032ace\\255.x\\\\y.example", "end.example")
+    assert answer.ips == ("192.0.2.1",)
+
+
+def test_a_cname_that_ends_in_a_family_the_name_lacks_is_no_answer(responder) -> None:
+    port, scripts = responder
+    answer = _ask(port, scripts, _chain_reply(["shop.example", "v4only.example"], ip=None), "shop.example")
+    assert (answer.status, answer.cname_chain) == ("no-answer", ("v4only.example",))
+
+
+# -- TXT: Team Cymru's questions go through the same resolver ---------------------------------
+
+
+def txt(server: DNSServer, *names: str, **options) -> list[TxtAnswer]:
+    options.setdefault("timeout", 2.0)
+
+    async def run() -> list[TxtAnswer]:
+        async with AsyncResolver(["127.0.0.1"], server.port, **options) as resolver:
+            return [await resolver.txt(name) for name in names]
+
+    return asyncio.run(run())
+
+
+def test_txt_records_and_failures(server: DNSServer) -> None:
+    server.set_txt("AS15169.asn.cymru.com", "15169 | US | arin | 2000-03-30 | GOOGLE - Google LLC, US")
+    server.set_txt("two.example", ["first", "sécond"])
+    server.set_a("no-txt.example", "192.0.2.1")
+    server.set_servfail("broken.example")
+    server.set_silent("quiet.example")
+    found, two, gone, empty, broken, quiet = txt(
+        server, "AS15169.asn.cymru.com", "two.example", "gone.example", "no-txt.example", "broken.example",
+        "quiet.example", timeout=0.2, retries=0,
+    )
+    assert found == TxtAnswer("AS15169.asn.cymru.com", "ok", (b"15169 | US | arin | 2000-03-30 | GOOGLE - Google LLC, US",))
+    assert sorted(two.records) == [b"first", "sécond".encode()]
+    assert (gone.status, empty.status, broken.status, quiet.status) == ("nxdomain", "no-answer", "servfail", "timeout")
+    assert server.queries[0] == ("as15169.asn.cymru.com", "TXT")
+
+
+def test_a_long_txt_answer_is_asked_again_over_tcp(server: DNSServer) -> None:
+    strings = [f"{n} | 192.0.{n}.0/24 | US | arin | 2000-01-01" for n in range(20)]  # > 512 bytes
+    server.set_txt("many.example", strings)
+    (answer,) = txt(server, "many.example")
+    assert sorted(answer.records) == sorted(s.encode() for s in strings)
+    assert server.queries.count(("many.example", "TXT")) == 2  # UDP, then TCP
 
 
 # -- resources -----------------------------------------------------------------------
@@ -600,7 +678,7 @@ class _NoIPv6:
 def test_a_nameserver_without_a_socket_is_a_config_error_and_closes_the_others(
     server: DNSServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(resolve_dns, "socket", _NoIPv6())
+    monkeypatch.setattr(resolve_dnsio, "socket", _NoIPv6())
     before = _open_files()
 
     async def run() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,14 @@ from click.testing import CliRunner
 
 import monitor.data
 from monitor.cli import cli
-from monitor.config import DNS, Config, GeoIP
-from monitor.errors import DatabaseFileError, StoreError
-from monitor.resolve import cymru, enrich
+from monitor.config import DNS, Config, GeoIP, load_file
+from monitor.errors import DatabaseFileError
+from monitor.resolve import enrich
 from monitor.sim.cymru import publish_origin
 from monitor.sim.dns import DNSServer
 from monitor.sim.mmdb import write_asn_db
 from monitor.sim.rdap import RDAPServer, load_recorded
+from monitor.store import open_reader, open_store
 
 DATA = Path(__file__).parent / "data"
 MAXMIND = DATA / "maxmind"
@@ -183,7 +185,7 @@ def opened(monkeypatch):
 
 
 def _all_closed(parts) -> bool:
-    return all((part._store._closed if hasattr(part, "_store") else part._closed) for part in parts)
+    return all((part.closed if hasattr(part, "closed") else part._closed) for part in parts)
 
 
 def test_the_enricher_closes_everything_it_opened(db, opened):
@@ -204,11 +206,70 @@ def test_a_part_failing_closes_the_parts_opened_before_it(db, opened, monkeypatc
     assert len(opened) == 4 and _all_closed(opened)
 
 
-def test_a_store_the_caches_cannot_open_is_a_store_error(db, opened, monkeypatch):
-    def cannot_open(*args, **kwargs):
-        raise sqlite3.OperationalError("unable to open database file")
+# -- the enricher and the store's caches ------------------------------------------------------
 
-    monkeypatch.setattr(cymru.sqlite3, "connect", cannot_open)
-    with pytest.raises(StoreError, match="monitor.db"):
-        enrich.Enricher(_enricher_config(), db)
-    assert len(opened) == 2 and _all_closed(opened)  # the two readers; the Cymru client failed
+
+def _enricher(config: Path, db) -> enrich.Enricher:
+    return enrich.Enricher(load_file(config), db)
+
+
+def test_the_enricher_writes_cache_rows_from_the_callers_thread_only(world, db):
+    dns, rdap, config = world
+    writers: list[tuple[str, str]] = []
+    db.conn.set_trace_callback(lambda sql: writers.append((threading.current_thread().name, sql))
+                               if sql.lstrip().upper().startswith(("INSERT", "UPDATE")) else None)
+    with _enricher(config, db) as enricher:
+        (info,) = enricher.enrich_many([RIPE_IP])
+    db.conn.set_trace_callback(None)
+    assert info.rdap.network.handle == RIPE_RAW["handle"] and info.prefix == "62.239.0.0/16"
+    assert {thread for thread, _ in writers} == {threading.current_thread().name}
+    assert any("asn_prefixes" in sql for _, sql in writers) and any("rdap_networks" in sql for _, sql in writers)
+    assert (db["asn_prefixes"].count, db["rdap_networks"].count) == (1, 1)
+
+
+def test_a_read_only_database_does_not_break_lookups(world, tmp_path, caplog):
+    dns, rdap, config = world
+    path = tmp_path / "cache.db"
+    writer = open_store(path)
+    with _enricher(config, writer) as enricher:  # fills the caches with RIPE_IP's prefix and network
+        list(enricher.enrich_many([RIPE_IP]))
+    writer.close()
+    rdap.reset_log()
+    publish_origin(dns, "74.125.225.229", asn=15169, prefix="74.125.225.0/24", country="US", registry="arin",
+                   as_name="GOOGLE - Google LLC, US")
+    reader = open_reader(path)
+    try:
+        with caplog.at_level("WARNING", logger="monitor.resolve.enrich"), _enricher(config, reader) as enricher:
+            cached, fresh = enricher.enrich_many([RIPE_IP, "74.125.225.229"])
+            again = enricher.enrich("2001:4860:4860::8888")
+    finally:
+        reader.close()
+    assert cached.rdap.network.handle == RIPE_RAW["handle"]  # read from the read-only cache
+    assert rdap.requests == ["/ip/74.125.225.229", "/ip/2001:4860:4860::8888"]  # not RIPE_IP's again
+    assert (fresh.asn, fresh.rdap.status, again.rdap.status) == (15169, "ok", "ok")
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "read-only" in warnings[0]  # said once, not once per batch
+
+
+def test_a_locked_store_keeps_the_rows_for_the_end(world, db, caplog):
+    dns, rdap, config = world
+    db.execute("PRAGMA busy_timeout = 50")
+    other = sqlite3.connect(db.conn.execute("PRAGMA database_list").fetchone()[2])
+    other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+    with caplog.at_level("WARNING", logger="monitor.resolve.enrich"), _enricher(config, db) as enricher:
+        (info,) = enricher.enrich_many([RIPE_IP])
+        assert info.rdap.status == "ok"  # the lookup went on
+        assert (db["asn_prefixes"].count, db["rdap_networks"].count) == (0, 0)
+        other.rollback()  # released before the enricher closes
+    other.close()
+    assert (db["asn_prefixes"].count, db["rdap_networks"].count) == (1, 1)  # written at close
+    assert "trying again at the end" in caplog.text
+
+
+def test_without_a_database_there_is_no_cache(world):
+    dns, rdap, config = world
+    with _enricher(config, None) as enricher:
+        assert enricher.enrich(RIPE_IP).rdap.status == "ok"
+    with _enricher(config, None) as enricher:
+        assert enricher.enrich(RIPE_IP).rdap.status == "ok"
+    assert rdap.request_count == 2

@@ -1,6 +1,9 @@
 """The RDAP client against the simulated RDAP server on 127.0.0.1, serving real recorded answers.
 
-Expected values are read from the raw recorded JSON at test time, not typed in by hand.
+Expected values are read from the raw recorded JSON at test time, not typed in by hand. Waits
+(rate limits, Retry-After) run on a fake clock: what is checked is how long the client chose to
+wait, never how long a test took. The client is pure; where the store's cache is the point, rows
+go through monitor.store.caches as the enricher moves them.
 """
 
 from __future__ import annotations
@@ -8,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,9 +20,10 @@ from typing import Any
 import pytest
 
 from monitor.config import RDAP
-from monitor.resolve.rdap import RdapAnswer, RdapClient, RdapNetwork
 from monitor.resolve.ratelimit import RateLimiter
+from monitor.resolve.rdap import RdapAnswer, RdapClient, RdapNetwork
 from monitor.sim.rdap import RDAPServer, load_recorded
+from monitor.store import caches
 
 RECORDING = Path(__file__).parent / "data" / "ipwhois" / "rdap.json"
 RECORDED = load_recorded(RECORDING)
@@ -49,6 +52,29 @@ def settings(server: RDAPServer, **changes: Any) -> RDAP:
 def client(server: RDAPServer) -> Iterator[RdapClient]:
     with RdapClient(settings(server)) as running:
         yield running
+
+
+class FakeClock:
+    """A monotonic clock that only sleeping moves; ``sleeps`` lists the waits asked for."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 6))
+        self.now += seconds
+
+
+def through_store(client: RdapClient, db, *requests: tuple[str, str | None]) -> list[RdapAnswer]:
+    """As the enricher does it: cached rows in, answers out, new rows saved."""
+    client.remember(caches.load_networks(db, client.missing(ip for ip, _ in requests), client.config.cache_days))
+    results = client.lookup_many(requests)
+    caches.save(db, networks=results.rows)
+    return [results.answers[ip] for ip, _ in requests]
 
 
 def raw_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -90,27 +116,29 @@ def other_address_in(raw: dict[str, Any], ip: str) -> str:
     return str(candidate)
 
 
-@pytest.mark.parametrize("ip", sorted(RECORDED))
-def test_every_recorded_network(server: RDAPServer, client: RdapClient, ip: str) -> None:
-    registry = ASN_DATA[ip]["asn_registry"]
-    answer = client.lookup(ip, registry)
-    assert answer.status == "ok", answer.detail
-    assert fields(answer.network) == expected_network(RECORDED[ip])
-    assert answer.network is not None and answer.network.registry == registry
-    assert server.requests == [f"/ip/{ip}"]
+def test_every_recorded_network(server: RDAPServer) -> None:
+    for ip in sorted(RECORDED):
+        registry = ASN_DATA[ip]["asn_registry"]
+        server.reset_log()
+        with RdapClient(settings(server)) as client:
+            answer = client.lookup(ip, registry)
+        assert answer.status == "ok", (ip, answer.detail)
+        assert fields(answer.network) == expected_network(RECORDED[ip]), ip
+        assert answer.network is not None and answer.network.registry == registry
+        assert server.requests == [f"/ip/{ip}"]
 
 
-@pytest.mark.parametrize("ip", sorted(RECORDED))
-def test_without_a_registry_arin_is_asked_and_the_network_names_its_registry(
-    server: RDAPServer, ip: str
-) -> None:
+def test_without_a_registry_arin_is_asked_and_the_network_names_its_registry(server: RDAPServer) -> None:
     only_arin = {"arin": server.base_url}
     with RdapClient(settings(server, servers=only_arin)) as client:
-        answer = client.lookup(ip)
-    assert answer.status == "ok"
-    assert answer.network is not None
-    assert answer.network.registry == ASN_DATA[ip]["asn_registry"]  # from the network's port43
-    assert fields(answer.network) == expected_network(RECORDED[ip])
+        results = client.lookup_many([(ip, None) for ip in sorted(RECORDED)])
+    for ip in sorted(RECORDED):
+        answer = results.answers[ip]
+        assert answer.status == "ok", ip
+        assert answer.network is not None
+        assert answer.network.registry == ASN_DATA[ip]["asn_registry"]  # from the network's port43
+        assert fields(answer.network) == expected_network(RECORDED[ip])
+    assert len(results.rows) == len(RECORDED)
 
 
 def test_abuse_emails_of_a_root_abuse_entity(client: RdapClient) -> None:
@@ -219,8 +247,8 @@ def test_redirects_are_followed(server: RDAPServer) -> None:
 def test_the_cache_within_a_client_and_across_clients(server: RDAPServer, db) -> None:
     raw = RECORDED["74.125.225.229"]
     neighbour = other_address_in(raw, "74.125.225.229")
-    with RdapClient(settings(server), db) as client:
-        first = client.lookup("74.125.225.229", "arin")
+    with RdapClient(settings(server)) as client:
+        (first,) = through_store(client, db, ("74.125.225.229", "arin"))
         assert server.request_count == 1
         assert client.lookup("74.125.225.229", "arin") == first
         assert client.lookup(neighbour, "arin") == first
@@ -231,46 +259,50 @@ def test_the_cache_within_a_client_and_across_clients(server: RDAPServer, db) ->
     assert json.loads(rows[0]["abuse_emails"]) == ["arin-contact@google.com"]
     assert rows[0]["start_hex"] == "00000000000000000000ffff4a7d0000"
     assert rows[0]["end_hex"] == "00000000000000000000ffff4a7dffff"
-    with RdapClient(settings(server), db) as again:
-        assert again.lookup("74.125.3.4", "ripencc") == first  # the range answers, whoever is named
+    with RdapClient(settings(server)) as again:
+        assert through_store(again, db, ("74.125.3.4", "ripencc")) == [first]  # the range answers, whoever is named
         assert server.request_count == 1
 
 
 def test_an_ipv6_network_is_cached_by_range(server: RDAPServer, db) -> None:
-    with RdapClient(settings(server), db) as client:
-        first = client.lookup("2001:4860:4860::8888", "arin")
-    with RdapClient(settings(server), db) as again:
-        assert again.lookup("2001:4860:ffff::1", "arin") == first
+    with RdapClient(settings(server)) as client:
+        (first,) = through_store(client, db, ("2001:4860:4860::8888", "arin"))
+    with RdapClient(settings(server)) as again:
+        assert through_store(again, db, ("2001:4860:ffff::1", "arin")) == [first]
     assert server.request_count == 1
 
 
 def test_the_narrowest_cached_network_answers(server: RDAPServer, db) -> None:
-    with RdapClient(settings(server), db) as client:
-        assert client.lookup("74.125.225.229", "arin").network.name == "GOOGLE"
+    def name(client: RdapClient, ip: str) -> str | None:
+        (answer,) = through_store(client, db, (ip, "arin"))
+        return answer.network.name if answer.network else None
+
+    with RdapClient(settings(server)) as client:
+        assert name(client, "74.125.225.229") == "GOOGLE"
     # A wider network holding it, cached later (an IP outside the narrower one asked for it).
     wide = dict(RECORDED["74.125.225.229"], handle="NET-74-0-0-0-1", startAddress="74.0.0.0",
                 endAddress="74.255.255.255", name="WIDE")
     with RDAPServer({"74.1.1.1": wide}) as other:
-        with RdapClient(settings(other), db) as client:
-            assert client.lookup("74.1.1.1", "arin").network.name == "WIDE"
-            assert client.lookup("74.125.9.9", "arin").network.name == "WIDE"  # memory: only WIDE
-    with RdapClient(settings(server), db) as client:
-        assert client.lookup("74.125.1.1", "arin").network.name == "GOOGLE"
-        assert client.lookup("74.200.1.1", "arin").network.name == "WIDE"
-        assert client.lookup("74.125.1.2", "arin").network.name == "GOOGLE"  # memory: both now
+        with RdapClient(settings(other)) as client:
+            assert name(client, "74.1.1.1") == "WIDE"
+            assert name(client, "74.125.9.9") == "WIDE"  # memory: only WIDE
+    with RdapClient(settings(server)) as client:
+        assert name(client, "74.125.1.1") == "GOOGLE"
+        assert name(client, "74.200.1.1") == "WIDE"
+        assert name(client, "74.125.1.2") == "GOOGLE"  # memory: both now
     assert server.request_count == 1
 
 
 def test_an_expired_entry_is_asked_again(server: RDAPServer, db) -> None:
-    with RdapClient(settings(server), db) as client:
-        client.lookup("62.239.237.1", "ripencc")
-    with RdapClient(settings(server, cache_days=0), db) as client:
-        assert client.lookup("62.239.237.1", "ripencc").status == "ok"
+    with RdapClient(settings(server)) as client:
+        through_store(client, db, ("62.239.237.1", "ripencc"))
+    with RdapClient(settings(server, cache_days=0)) as client:
+        assert through_store(client, db, ("62.239.237.1", "ripencc"))[0].status == "ok"
     assert server.request_count == 2
     db.execute("UPDATE rdap_networks SET fetched_at = '2000-01-01T00:00:00Z'")
     db.conn.commit()
-    with RdapClient(settings(server), db) as client:
-        assert client.lookup("62.239.237.1", "ripencc").status == "ok"
+    with RdapClient(settings(server)) as client:
+        assert through_store(client, db, ("62.239.237.1", "ripencc"))[0].status == "ok"
     assert server.request_count == 3
     # The same network seen again: its row is refreshed, not duplicated.
     rows = list(db["rdap_networks"].rows)
@@ -278,94 +310,110 @@ def test_an_expired_entry_is_asked_again(server: RDAPServer, db) -> None:
 
 
 def test_a_changed_network_gets_a_new_row(server: RDAPServer, db) -> None:
-    with RdapClient(settings(server), db) as client:
-        client.lookup("62.239.237.1", "ripencc")
+    with RdapClient(settings(server)) as client:
+        through_store(client, db, ("62.239.237.1", "ripencc"))
     db.execute("UPDATE rdap_networks SET fetched_at = '2000-01-01T00:00:00Z', name = 'OLD-NAME'")
     db.conn.commit()
-    with RdapClient(settings(server), db) as client:
-        assert client.lookup("62.239.237.1", "ripencc").network.name == "BT-CORPORATE"
+    with RdapClient(settings(server)) as client:
+        assert through_store(client, db, ("62.239.237.1", "ripencc"))[0].network.name == "BT-CORPORATE"
     assert sorted(row["name"] for row in db["rdap_networks"].rows) == ["BT-CORPORATE", "OLD-NAME"]
 
 
 def test_429_with_retry_after_waits_and_retries(server: RDAPServer) -> None:
     server.fail_next(1, status=429, retry_after=1)
-    with RdapClient(settings(server), max_retry_wait=5.0) as client:
-        started = time.monotonic()
+    clock = FakeClock()
+    with RdapClient(settings(server), max_retry_wait=5.0, clock=clock, sleep=clock.sleep) as client:
         answer = client.lookup("74.125.225.229", "arin")
-        waited = time.monotonic() - started
     assert answer.status == "ok"
     assert server.request_count == 2
-    assert waited >= 0.95
+    assert clock.sleeps == [1.0]  # as Retry-After said
 
 
 def test_429_forever_is_rate_limited_after_the_retries(server: RDAPServer) -> None:
     server.fail_next(10, status=429, retry_after=30)
-    with RdapClient(settings(server), max_retry_wait=0.05) as client:
+    clock = FakeClock()
+    with RdapClient(settings(server), max_retry_wait=0.05, clock=clock, sleep=clock.sleep) as client:
         answer = client.lookup("74.125.225.229", "arin")
     assert answer.status == "rate-limited"
     assert answer.network is None
     assert server.request_count == 3  # the first try and two retries
+    assert clock.sleeps == [0.05, 0.05]  # Retry-After capped at max_retry_wait
 
 
 def test_429_without_retry_after_backs_off_too(server: RDAPServer) -> None:
-    server.fail_next(1, status=429)
-    with RdapClient(settings(server), max_retry_wait=0.2) as client:
-        started = time.monotonic()
+    server.fail_next(2, status=429)
+    clock = FakeClock()
+    with RdapClient(settings(server), max_retry_wait=60.0, default_retry_wait=0.2, clock=clock,
+                    sleep=clock.sleep) as client:
         assert client.lookup("74.125.225.229", "arin").status == "ok"
-        assert time.monotonic() - started >= 0.19
+    assert clock.sleeps == [0.2, 0.4]  # the default wait, doubling
+
+
+def test_a_429_pauses_every_request_to_that_registry(server: RDAPServer) -> None:
+    server.fail_next(1, status=429, retry_after=3)
+    clock = FakeClock()
+    with RdapClient(settings(server), clock=clock, sleep=clock.sleep, threads=1) as client:
+        answers = client.lookup_many([("74.125.225.229", "arin"), ("62.239.237.1", "arin")]).answers
+    assert {a.status for a in answers.values()} == {"ok"}
+    assert clock.sleeps == [3.0, 0.001]  # one pause for both addresses, then the usual spacing
+    assert server.request_count == 3
 
 
 def test_the_rate_limit_spaces_requests_to_a_registry(server: RDAPServer) -> None:
     limits = dict(FAST, arin=120.0)  # one every 0.5 s
-    with RdapClient(settings(server, rate_limits=limits)) as client:
-        started = time.monotonic()
+    clock = FakeClock()
+    with RdapClient(settings(server, rate_limits=limits), clock=clock, sleep=clock.sleep) as client:
         for ip in ("74.125.225.229", "62.239.237.1", "210.107.73.73"):
             assert client.lookup(ip, "arin").status == "ok"
-        waited = time.monotonic() - started
-    assert server.request_count == 3
-    assert waited >= 0.95
+        assert clock.sleeps == [0.5, 0.5]
+        clock.sleeps.clear()
+        answers = client.lookup_many([(ip, "arin") for ip in ("2001:4860:4860::8888", "196.11.240.215")]).answers
+        assert {a.status for a in answers.values()} == {"ok"}
+        assert clock.sleeps == [0.5, 0.5]  # in one call too: each waits its turn
+    assert server.request_count == 5
+
+
+def test_other_registries_do_not_wait_for_a_slow_one(server: RDAPServer) -> None:
+    limits = dict(FAST, arin=1.0)  # one a minute
+    clock = FakeClock()
+    with RdapClient(settings(server, rate_limits=limits), clock=clock, sleep=clock.sleep) as client:
+        results = client.lookup_many([("74.125.225.229", "arin"), ("2001:4860:4860::8888", "arin"),
+                                      ("62.239.237.1", "ripencc"), ("210.107.73.73", "apnic")])
+    assert {a.status for a in results.answers.values()} == {"ok"}
+    assert clock.sleeps == [60.0]  # the second ARIN address only
+    assert server.requests.index("/ip/2001:4860:4860::8888") == 3  # the others went first
 
 
 def test_the_rate_limit_holds_across_threads() -> None:
-    limiter = RateLimiter(600.0)  # one every 0.1 s
-    started = time.monotonic()
+    clock = FakeClock()
+    waits: list[float] = []
+    limiter = RateLimiter(600.0, clock=clock, sleep=waits.append)  # one every 0.1 s; the clock stands still
     with ThreadPoolExecutor(5) as pool:
         list(pool.map(lambda _: limiter.acquire(), range(5)))
-    assert time.monotonic() - started >= 0.39
+    assert sorted(round(w, 6) for w in waits) == [0.1, 0.2, 0.3, 0.4]  # one slot each, in a row
 
 
-def test_threads_missing_the_cache_for_one_network_fetch_it_once(server: RDAPServer) -> None:
+def test_addresses_of_one_network_asked_at_once_are_fetched_once(server: RDAPServer) -> None:
     ips = [f"74.125.225.{n}" for n in range(1, 17)]  # all in Google's 74.125.0.0/16
-    server.delay = 0.2  # every thread misses the cache before the first answer is in
+    server.delay = 0.2  # the first fetch is still out when the others are looked at
     with RdapClient(settings(server)) as client:
-        with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(lambda ip: client.lookup(ip, "arin"), ips))
-    assert {(a.status, a.network.handle if a.network else None) for a in answers} == {
+        results = client.lookup_many([(ip, "arin") for ip in ips])
+    assert {(a.status, a.network.handle if a.network else None) for a in results.answers.values()} == {
         ("ok", RECORDED["74.125.225.229"]["handle"])
     }
     assert server.request_count == 1
+    assert len(results.rows) == 1
 
 
-def test_a_network_fetched_while_waiting_for_the_rate_limit_is_not_fetched_again(
-    server: RDAPServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Addresses of one network in different blocks: the second looks at the cache again when
-    the rate limiter lets it go, and finds what the first fetched meanwhile."""
-    with RdapClient(settings(server)) as client:
-        acquire = client.limits.acquire
-        waiting: list[str] = []
-
-        def slow_acquire(registry: str) -> float:
-            waited = acquire(registry)
-            if not waiting:  # the second address's turn comes after the first's fetch
-                waiting.append(registry)
-                assert client.lookup("74.125.1.1", "arin").status == "ok"
-            return waited
-
-        monkeypatch.setattr(client.limits, "acquire", slow_acquire)
-        answer = client.lookup("74.125.200.1", "arin")
-    assert answer.status == "ok" and answer.network.name == "GOOGLE"
+def test_a_network_fetched_while_waiting_for_the_rate_limit_is_not_fetched_again(server: RDAPServer) -> None:
+    """Addresses of one network in different blocks: the second is looked up in memory again when
+    its registry's turn comes, and found there."""
+    clock = FakeClock()
+    with RdapClient(settings(server, rate_limits=dict(FAST, arin=60.0)), clock=clock, sleep=clock.sleep) as client:
+        results = client.lookup_many([("74.125.1.1", "arin"), ("74.125.200.1", "arin")])
+    assert {ip: a.network.name for ip, a in results.answers.items()} == {"74.125.1.1": "GOOGLE", "74.125.200.1": "GOOGLE"}
     assert server.requests == ["/ip/74.125.1.1"]
+    assert clock.sleeps == []  # nothing left to wait for
 
 
 def test_many_networks_in_memory_the_narrowest_holding_the_address_answers(server: RDAPServer) -> None:
@@ -389,18 +437,17 @@ def test_many_networks_in_memory_the_narrowest_holding_the_address_answers(serve
         }
         assert {ip: client.lookup(ip, "arin").network.name for ip in expected} == expected
         assert other.request_count == 5
-        assert len(client._networks) == 5
+        assert len(client._index) == 5
         client.lookup("74.125.7.9", "arin")  # seen again: still one entry per network
-        assert len(client._networks) == 5
+        assert len(client._index) == 5
 
 
-def test_lookups_from_many_threads_fill_the_store(server: RDAPServer, db) -> None:
-    with RdapClient(settings(server), db) as client:
-        with ThreadPoolExecutor(5) as pool:
-            answers = list(pool.map(lambda ip: client.lookup(ip, ASN_DATA[ip]["asn_registry"]), sorted(RECORDED)))
+def test_many_lookups_at_once_fill_the_store(server: RDAPServer, db) -> None:
+    with RdapClient(settings(server)) as client:
+        answers = through_store(client, db, *((ip, ASN_DATA[ip]["asn_registry"]) for ip in sorted(RECORDED)))
     assert [a.status for a in answers] == ["ok"] * len(RECORDED)
     assert db["rdap_networks"].count == len(RECORDED)
     server.reset_log()
-    with RdapClient(settings(server), db) as client:
-        assert [client.lookup(ip) for ip in sorted(RECORDED)] == answers
+    with RdapClient(settings(server)) as client:
+        assert through_store(client, db, *((ip, None) for ip in sorted(RECORDED))) == answers
     assert server.request_count == 0

@@ -7,7 +7,9 @@ minute" and punish bursts (LACNIC blocks for a while), so a burst allowance woul
 queue up fairly and the lock is never held while sleeping.
 
 ``defer(seconds)`` pushes the next free slot back, which is how a 429 with Retry-After pauses
-every thread talking to that registry, not only the one that was refused.
+every request to that registry, not only the one that was refused. A scheduler that must not
+block (the RDAP client's, which runs fetches in threads) asks ``delay()`` and ``take()``s a slot
+when it is free. Clock and sleep can be given, so that tests never wait for real.
 
     limits = RateLimits({"lacnic": 10.0}, default=60.0)
     limits.acquire("lacnic")   # returns at once the first time, then every 6 s
@@ -54,6 +56,16 @@ class RateLimiter:
             self._sleep(wait)
         return max(wait, 0.0)
 
+    def delay(self) -> float:
+        """Seconds until the next free slot (0: one is free now); reserves nothing."""
+        with self._lock:
+            return max(self._next_free - self._clock(), 0.0)
+
+    def take(self) -> None:
+        """Reserve the next slot without waiting for it (after ``delay()`` said 0)."""
+        with self._lock:
+            self._next_free = max(self._clock(), self._next_free) + self.interval
+
     def defer(self, seconds: float) -> None:
         """Let nobody through for ``seconds`` from now (a server asked us to back off)."""
         with self._lock:
@@ -63,9 +75,18 @@ class RateLimiter:
 class RateLimits:
     """One RateLimiter per key (registry), created on first use; unknown keys get ``default``."""
 
-    def __init__(self, per_minute: Mapping[str, float], *, default: float = DEFAULT_PER_MINUTE) -> None:
+    def __init__(
+        self,
+        per_minute: Mapping[str, float],
+        *,
+        default: float = DEFAULT_PER_MINUTE,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._per_minute = dict(per_minute)
         self._default = default
+        self._clock = clock
+        self._sleep = sleep
         self._limiters: dict[str, RateLimiter] = {}
         self._lock = threading.Lock()
 
@@ -73,7 +94,8 @@ class RateLimits:
         with self._lock:
             limiter = self._limiters.get(key)
             if limiter is None:
-                limiter = RateLimiter(self._per_minute.get(key, self._default))
+                limiter = RateLimiter(self._per_minute.get(key, self._default), clock=self._clock,
+                                      sleep=self._sleep)
                 self._limiters[key] = limiter
             return limiter
 
