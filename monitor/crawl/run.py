@@ -27,6 +27,7 @@ from ..resolve.dns import AsyncResolver, DnsAnswer
 from ..resolve.enrich import Enricher, IpInfo
 from .. import store
 from ..store import history, utcnow
+from .locations import Places, mmdb_enricher
 
 log = logging.getLogger("monitor.crawl")
 
@@ -92,7 +93,8 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
         with phase("enrich"):
             writers["ips"].write(crawl_id, _ip_states(db, infos.values()))
         summary.ips = len(infos)
-        with phase("revisit"):
+        with phase("revisit"), mmdb_enricher(config) as other:
+            places = Places(answers, infos, other)
             if mode == "head":
                 # Scrapy, in a child process, reads this crawl's host and IP states just written
                 # and writes the URL states itself (through the same IntervalWriter).
@@ -102,9 +104,10 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
                 summary.urls = result.urls
                 summary.outcomes.update(result.outcomes)
             else:
-                writers["urls"].write(crawl_id, _dns_only_url_states(db, answers, infos, limit, summary))
+                writers["urls"].write(crawl_id, _dns_only_url_states(db, answers, places, limit, summary))
         with phase("detect"):
-            writers["hosters"].write(crawl_id, history.hoster_locations(db, crawl_id, partial=limit is not None))
+            addresses = history.hoster_addresses(db, crawl_id, partial=limit is not None)
+            writers["hosters"].write(crawl_id, places.hoster_states(addresses))
             summary.hosters_changed = writers["hosters"].changed
             refresh_moves(db, config, current=crawl_id)
             summary.moves_confirmed = db.execute(
@@ -209,16 +212,7 @@ def _ip_states(db: Database, infos) -> Iterator[tuple[str, tuple]]:
         )
 
 
-def _location(answer: DnsAnswer | None, infos: dict[str, IpInfo]) -> tuple[str | None, str | None]:
-    """(countries, asns) of a host's own addresses, as sorted JSON lists."""
-    if answer is None or not answer.ips:
-        return None, None
-    known = [infos[ip] for ip in answer.ips if ip in infos]
-    return (history.as_json(i.country for i in known if i.country),
-            history.as_json(i.asn for i in known if i.asn is not None))
-
-
-def _dns_only_url_states(db: Database, answers: dict[str, DnsAnswer], infos: dict[str, IpInfo],
+def _dns_only_url_states(db: Database, answers: dict[str, DnsAnswer], places: Places,
                          limit: int | None, summary: CrawlSummary) -> Iterator[tuple[int, tuple]]:
     """Without HTTP a URL is `resolved` or `unresolved`, located where its own host resolved."""
     for url_id, _, host in history.active_urls(db.conn, limit):
@@ -227,7 +221,6 @@ def _dns_only_url_states(db: Database, answers: dict[str, DnsAnswer], infos: dic
         outcome = "resolved" if ok else "unresolved"
         summary.urls += 1
         summary.outcomes[outcome] += 1
-        countries, asns = _location(answer, infos)
+        countries, asns = places.url_columns(host)
         yield url_id, (outcome, None, None, None, None, countries, asns,
                        None if ok else (answer.status if answer else "not resolved"))
-

@@ -126,20 +126,11 @@ def as_json(values: Iterable) -> str:
     return json.dumps(sorted(set(values)))
 
 
-def hoster_locations(db: Database, crawl_id: int, *, partial: bool = False) -> list[tuple[int, tuple]]:
-    """Each hoster's location at this crawl, from the states of its hosts and their IPs.
-
-    A hoster whose hosts were looked at but none resolved is `unresolved`. It is behind a CDN when
-    every address it resolved to is in an edge network. In a partial crawl (a --limit trial) a
+def hoster_addresses(db: Database, crawl_id: int, *, partial: bool = False) -> dict[int, set[str]]:
+    """The addresses each hoster's hosts resolved to at this crawl, for the hosters whose hosts it
+    looked at (an empty set: looked at, none resolved). In a partial crawl (a --limit trial) a
     hoster is left out unless this crawl looked at all its hosts: a location from some of them
-    would open a false period.
-    """
-    ip_info = {
-        ip: (country, asn, as_org, cdn)
-        for ip, country, asn, as_org, cdn in db.execute(
-            "SELECT ip, country, asn, as_org, cdn FROM ip_states WHERE last_crawl = ?", [crawl_id]
-        )
-    }
+    would open a false period. Where those addresses are: monitor.crawl.locations."""
     ips_of_hoster: dict[int, set[str]] = defaultdict(set)
     for hoster_id, ips in db.execute(
         """SELECT DISTINCT u.hoster_id, s.ips FROM host_states s JOIN urls u ON u.host = s.host
@@ -154,21 +145,7 @@ def hoster_locations(db: Database, crawl_id: int, *, partial: bool = False) -> l
             [crawl_id],
         ):
             ips_of_hoster.pop(hoster_id, None)
-    locations = []
-    for hoster_id, ips in ips_of_hoster.items():
-        known = [ip_info[ip] for ip in ips if ip in ip_info]
-        if not ips:
-            locations.append((hoster_id, ("unresolved", None, None, None, None, 0)))
-            continue
-        locations.append((hoster_id, (
-            "located",
-            as_json(c for c, _, _, _ in known if c),
-            as_json(a for _, a, _, _ in known if a is not None),
-            as_json(o for _, _, o, _ in known if o),
-            as_json(ips),
-            int(bool(known) and all(cdn for _, _, _, cdn in known)),
-        )))
-    return locations
+    return dict(ips_of_hoster)
 
 
 HOST_COLUMNS = ("dns_status", "cname_chain", "ips")
