@@ -1,10 +1,11 @@
 """One nightly crawl: resolve each unique host once, enrich each unique IP once, revisit the URLs,
-and write what changed.
+and write what changed. This process is the coordinator, the one writer to the database.
 
-Phases, in the design's one-way order: hosts (DNS) -> IPs (enrichment) -> URLs (HEAD revisits
-through Scrapy, or nothing in dns-only mode) -> hoster locations. Each phase writes its states as
-intervals in short transactions, so a crawl killed at any moment leaves the database consistent and
-the next crawl complete.
+Phases, in the design's one-way order: hosts (DNS) -> IPs (enrichment) -> URLs (HEAD revisits by
+a crawl worker fed a batch, ``head.py``; or nothing in dns-only mode) -> hoster locations. Every
+location goes through ``locations.Places`` (one path from addresses to a location). Each phase
+writes its states as intervals in short transactions, so a crawl killed at any moment leaves the
+database consistent and the next crawl complete.
 """
 
 from __future__ import annotations
@@ -96,13 +97,10 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
         with phase("revisit"), mmdb_enricher(config) as other:
             places = Places(answers, infos, other)
             if mode == "head":
-                # Scrapy, in a child process, reads this crawl's host and IP states just written
-                # and writes the URL states itself (through the same IntervalWriter).
-                from . import scrapy_run
+                from .head import revisit_urls
 
-                result = scrapy_run.crawl_urls(config, crawl_id, limit=limit, progress=progress)
-                summary.urls = result.urls
-                summary.outcomes.update(result.outcomes)
+                revisit_urls(db, config, crawl_id, answers, places, limit=limit, progress=progress,
+                             summary=summary)
             else:
                 writers["urls"].write(crawl_id, _dns_only_url_states(db, answers, places, limit, summary))
         with phase("detect"):
