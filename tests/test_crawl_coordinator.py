@@ -1,5 +1,5 @@
 """The coordinator's side of a head-mode crawl, without crawling: the batch it builds from the store,
-and the URL states it writes from observations (located by their own host)."""
+and the URL states it writes from observations (located, as intervals, with their workers)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from monitor.crawl.protocol import Observation, WorkerSettings, encode
 from monitor.intake import add_urls
 from monitor.resolve.dns import DnsAnswer
 from monitor.resolve.enrich import IpInfo
+from monitor.store import history
 
 ANSWERS = {"a.test": DnsAnswer("a.test", "ok", (), ("127.1.1.1",)),
            "b.test": DnsAnswer("b.test", "nxdomain", (), ())}
@@ -47,3 +48,34 @@ def test_an_observation_is_located_by_its_own_host_and_where_a_redirect_ended():
         'final host c.test: 127.2.1.1; countries ["DE"]; asns [64511]')  # the hoster stays put
     gone = Observation(3, "unresolved", detail="nxdomain", host="b.test", worker="w1")
     assert url_state(gone, places)[5:] == (None, None, "nxdomain")
+
+
+def test_url_states_are_intervals_that_record_their_first_and_latest_worker(db):
+    add_urls(db, ["http://a.test/1", "http://a.test/2"], lambda rejected: None)
+    nights = []
+    for _ in range(3):  # one crawl runs at a time
+        nights.append(history.begin_crawl(db, "head", {}))
+        history.finish_crawl(db, nights[-1], "complete", {}, [])
+    writer = history.writers(db)["urls"]
+    places = Places(ANSWERS, INFOS)
+
+    def night(crawl_id, worker, *observations):
+        writer.write(crawl_id, ((o.url_id, url_state(o, places), worker) for o in observations))
+
+    online = Observation(1, "online", 200, "http://a.test/1", "127.1.1.1", host="a.test")
+    removed = Observation(2, "removed", 404, "http://a.test/2", "127.1.1.1", host="a.test")
+    night(nights[0], "box:100", online, removed)
+    night(nights[1], "box:200", online, removed)  # the same states, seen by another worker
+    night(nights[2], "box:300", online, Observation(2, "online", 200, "http://a.test/2", "127.1.1.1", host="a.test"))
+    rows = [tuple(r) for r in db.execute(
+        "SELECT url_id, first_crawl, last_crawl, outcome, f.name, l.name FROM url_states s "
+        "JOIN workers f ON f.id = s.first_worker JOIN workers l ON l.id = s.last_worker "
+        "ORDER BY url_id, first_crawl")]
+    assert rows == [
+        (1, nights[0], nights[2], "online", "box:100", "box:300"),  # one interval for three workers
+        (2, nights[0], nights[1], "removed", "box:100", "box:200"),
+        (2, nights[2], nights[2], "online", "box:300", "box:300"),  # the change, and who saw it
+    ]
+    assert writer.changed == 3
+    # a name is kept once, the rows point at it
+    assert [r[0] for r in db.execute("SELECT name FROM workers ORDER BY id")] == ["box:100", "box:200", "box:300"]

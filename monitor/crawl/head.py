@@ -7,7 +7,7 @@ then the active URLs read a page at a time from the store (in a thread of the fe
 read-only connection of its own), each preceded by its host's answer from this crawl's resolution
 where the worker's window no longer holds it. It writes each observation as the URL's state
 (``url_states`` intervals, a batch per transaction, so a crawl killed at any moment leaves the
-database consistent), located by ``Places``.
+database consistent), located by ``Places``, and records which worker made it.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def active_urls(database: str, limit: int | None) -> Iterator[tuple[int, str, st
 def revisit_urls(db: Database, config: Config, crawl_id: int, answers: Mapping[str, DnsAnswer],
                  places: Places, *, limit: int | None, progress: Progress, summary) -> None:
     """Revisit the active URLs (the first ``limit``) and write their states; counts go to
-    ``summary`` (a run.CrawlSummary: urls, outcomes)."""
+    ``summary`` (a run.CrawlSummary: urls, outcomes, workers)."""
     total = count_urls(db, limit)
     batch = encode(WorkerSettings.from_config(config), active_urls(str(config.database), limit), answers.get)
     observations = revisit(batch, log_file=config.crawl.log_file)
@@ -59,15 +59,16 @@ def revisit_urls(db: Database, config: Config, crawl_id: int, answers: Mapping[s
 
 
 def _states(observations: Iterable[Observation], places: Places, summary, progress: Progress,
-            total: int) -> Iterator[tuple[int, tuple]]:
+            total: int) -> Iterator[tuple[int, tuple, str | None]]:
     shown = time.monotonic()
     for observation in observations:
         summary.urls += 1
         summary.outcomes[observation.outcome] += 1
+        summary.workers[observation.worker] += 1
         if time.monotonic() - shown >= PROGRESS_INTERVAL:
             shown = time.monotonic()
             progress("crawl", summary.urls, total)
-        yield observation.url_id, url_state(observation, places)
+        yield observation.url_id, url_state(observation, places), observation.worker
 
 
 def url_state(observation: Observation, places: Places) -> tuple:

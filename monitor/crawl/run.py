@@ -29,6 +29,7 @@ from ..resolve.enrich import Enricher, IpInfo
 from .. import store
 from ..store import history, utcnow
 from .locations import Places, mmdb_enricher
+from .protocol import worker_name
 
 log = logging.getLogger("monitor.crawl")
 
@@ -48,6 +49,7 @@ class CrawlSummary:
     hosts: int = 0
     ips: int = 0
     outcomes: Counter = field(default_factory=Counter)
+    workers: Counter = field(default_factory=Counter)  # observations per worker
     hosters_changed: int = 0
     moves_confirmed: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # per phase
@@ -63,6 +65,7 @@ class CrawlSummary:
     def to_json(self) -> dict:
         return {"crawl": self.crawl_id, "mode": self.mode, "status": self.status, "urls": self.urls,
                 "hosts": self.hosts, "ips": self.ips, "outcomes": dict(self.outcomes),
+                "workers": dict(self.workers),
                 "hosters_changed": self.hosters_changed, "moves_confirmed": self.moves_confirmed,
                 "seconds": {phase: round(s, 3) for phase, s in self.seconds.items()}}
 
@@ -211,14 +214,17 @@ def _ip_states(db: Database, infos) -> Iterator[tuple[str, tuple]]:
 
 
 def _dns_only_url_states(db: Database, answers: dict[str, DnsAnswer], places: Places,
-                         limit: int | None, summary: CrawlSummary) -> Iterator[tuple[int, tuple]]:
-    """Without HTTP a URL is `resolved` or `unresolved`, located where its own host resolved."""
+                         limit: int | None, summary: CrawlSummary) -> Iterator[tuple[int, tuple, str]]:
+    """Without HTTP a URL is `resolved` or `unresolved`, located where its own host resolved; the
+    coordinator itself is the worker that observed it."""
+    worker = worker_name()
     for url_id, _, host in history.active_urls(db.conn, limit):
         answer = answers.get(host)
         ok = answer is not None and answer.status == "ok"
         outcome = "resolved" if ok else "unresolved"
         summary.urls += 1
         summary.outcomes[outcome] += 1
+        summary.workers[worker] += 1
         countries, asns = places.url_columns(host)
         yield url_id, (outcome, None, None, None, None, countries, asns,
-                       None if ok else (answer.status if answer else "not resolved"))
+                       None if ok else (answer.status if answer else "not resolved")), worker

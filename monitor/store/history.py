@@ -75,33 +75,63 @@ def _alive(pid: int | None) -> bool:
 
 
 class IntervalWriter:
-    """Writes one *_states table: (key, state) pairs of one crawl."""
+    """Writes one *_states table: (key, state) pairs of one crawl.
 
-    def __init__(self, db: Database, table: str, key: str, columns: Sequence[str]) -> None:
+    ``witnessed``: items are (key, state, worker name): the crawl worker that made the observation
+    (url_states). The worker is not part of the state: the same state seen by another worker (a
+    new pid every night) is the same state, and a new interval per worker would make the
+    database grow with nights. An interval records the worker of its first observation
+    (``first_worker``, the one that saw the change) and of its latest (``last_worker``, moved with
+    ``last_crawl``), as ids into ``workers``: a name is kept once, not on every row.
+    """
+
+    def __init__(self, db: Database, table: str, key: str, columns: Sequence[str], *,
+                 witnessed: bool = False) -> None:
         self.db = db
         self.columns = tuple(columns)
+        self.witnessed = witnessed
         listed = ", ".join(self.columns)
         self._latest = f"SELECT id, {listed} FROM {table} WHERE {key} = ? ORDER BY last_crawl DESC LIMIT 1"
         # Never backwards: a late writer of an older crawl cannot shorten an interval.
-        self._extend = f"UPDATE {table} SET last_crawl = ? WHERE id = ? AND last_crawl < ?"
-        self._insert = (
-            f"INSERT INTO {table} ({key}, first_crawl, last_crawl, {listed}) "
-            f"VALUES (?, ?, ?, {', '.join('?' for _ in self.columns)})"
-        )
+        seen_by = ", last_worker = ?" if witnessed else ""
+        self._extend = f"UPDATE {table} SET last_crawl = ?{seen_by} WHERE id = ? AND last_crawl < ?"
+        noted = ", first_worker, last_worker" if witnessed else ""
+        marks = ", ".join("?" for _ in range(len(self.columns) + (2 if witnessed else 0)))
+        self._insert = f"INSERT INTO {table} ({key}, first_crawl, last_crawl, {listed}{noted}) VALUES (?, ?, ?, {marks})"
+        self._workers: dict[str, int] = {}
         self.changed = 0  # keys whose state differs from their last one (or is their first)
 
-    def write(self, crawl_id: int, states: Iterable[tuple[object, tuple]]) -> None:
+    def write(self, crawl_id: int, states: Iterable[tuple]) -> None:
         states = iter(states)
         while batch := list(islice(states, BATCH)):
-            with self.db.atomic():
-                conn = self.db.conn
-                for key, state in batch:
-                    latest = conn.execute(self._latest, (key,)).fetchone()
-                    if latest is not None and tuple(latest[1:]) == tuple(state):
-                        conn.execute(self._extend, (crawl_id, latest[0], crawl_id))
-                    else:
-                        conn.execute(self._insert, (key, crawl_id, crawl_id, *state))
-                        self.changed += 1
+            try:
+                self._write(crawl_id, batch)
+            except BaseException:
+                self._workers.clear()  # ids made in the rolled-back transaction are gone with it
+                raise
+
+    def _write(self, crawl_id: int, batch: list[tuple]) -> None:
+        with self.db.atomic():
+            conn = self.db.conn
+            for item in batch:
+                key, state = item[0], tuple(item[1])
+                by = (self._worker(conn, item[2]),) if self.witnessed else ()
+                latest = conn.execute(self._latest, (key,)).fetchone()
+                if latest is not None and tuple(latest[1:]) == state:
+                    conn.execute(self._extend, (crawl_id, *by, latest[0], crawl_id))
+                else:
+                    conn.execute(self._insert, (key, crawl_id, crawl_id, *state, *by, *by))
+                    self.changed += 1
+
+    def _worker(self, conn: sqlite3.Connection, name: str | None) -> int | None:
+        if name is None:
+            return None
+        found = self._workers.get(name)
+        if found is None:  # inside the batch's transaction, with the states that use it
+            conn.execute("INSERT OR IGNORE INTO workers (name) VALUES (?)", [name])
+            found = conn.execute("SELECT id FROM workers WHERE name = ?", [name]).fetchone()[0]
+            self._workers[name] = found
+        return found
 
 
 def active_urls(conn: sqlite3.Connection, limit: int | None = None, page: int = 5_000
@@ -159,7 +189,7 @@ def writers(db: Database) -> dict[str, IntervalWriter]:
     return {
         "hosts": IntervalWriter(db, "host_states", "host", HOST_COLUMNS),
         "ips": IntervalWriter(db, "ip_states", "ip", IP_COLUMNS),
-        "urls": IntervalWriter(db, "url_states", "url_id", URL_COLUMNS),
+        "urls": IntervalWriter(db, "url_states", "url_id", URL_COLUMNS, witnessed=True),
         "hosters": IntervalWriter(db, "hoster_states", "hoster_id", HOSTER_COLUMNS),
     }
 

@@ -243,3 +243,21 @@ def m005_views(db: Database) -> None:
 def m006_rdap_network_lookup(db: Database) -> None:
     # A crawl links each IP's state to its RDAP network by handle and CIDR.
     db.execute("CREATE INDEX rdap_networks_handle ON rdap_networks(handle, cidr)")
+
+
+@migrations()
+def m007_url_state_workers(db: Database) -> None:
+    # The crawl worker that made the observations of a URL state (its name: host:pid, or the name
+    # it was given). Not part of the state: the same state seen by another worker (a new pid every
+    # night) is the same state, and a new interval per worker would make the database grow with
+    # nights. So an interval records the worker of its first observation (the one that saw the
+    # change) and of its latest (moved with last_crawl); names are kept once, in `workers`, as
+    # `sources` keeps databases. NULL: written before workers were recorded.
+    db.execute(
+        """CREATE TABLE workers (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE        -- host:pid, or the name the worker was given
+        )"""
+    )
+    db.execute("ALTER TABLE url_states ADD COLUMN first_worker INTEGER REFERENCES workers(id)")
+    db.execute("ALTER TABLE url_states ADD COLUMN last_worker INTEGER REFERENCES workers(id)")
