@@ -5,6 +5,7 @@ responses, and the item pipelines. No database: a worker has none."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import json
 import os
@@ -483,6 +484,7 @@ def test_observation_lines_pipeline_hands_each_observation_over_as_a_line():
         lines = received.read().splitlines()
     assert [Observation.from_json(loads(line)["observation"]) for line in lines] == sent
     assert pipeline.sent == 2
+    assert set(sent[0].to_json()) == {f.name for f in dataclasses.fields(Observation)}  # none left behind
 
 
 def test_observation_lines_pipeline_without_an_output_keeps_nothing():

@@ -111,7 +111,11 @@ class Observation:
     worker: str | None = None  # the worker that made the observation
 
     def to_json(self) -> dict:
-        return asdict(self)
+        # By hand: dataclasses.asdict deep-copies field by field, a cost paid for every URL.
+        return {"url_id": self.url_id, "outcome": self.outcome, "http_status": self.http_status,
+                "final_url": self.final_url, "connected_ip": self.connected_ip,
+                "redirects": list(self.redirects), "detail": self.detail, "host": self.host,
+                "final_host": self.final_host, "final_ips": self.final_ips, "worker": self.worker}
 
     @classmethod
     def from_json(cls, data: dict) -> Observation:
@@ -194,7 +198,8 @@ def dumps(message: dict) -> str:
 def loads(line: str | bytes) -> dict:
     """One line as a message; ProtocolError for anything else."""
     try:
-        message = json.loads(line)
+        # Bytes decoded here: json.loads would guess their encoding anew for every line.
+        message = json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
     except ValueError as error:
         raise ProtocolError(f"not a JSON line: {error}") from None
     if not isinstance(message, dict):
