@@ -145,6 +145,35 @@ def test_a_failure_reading_the_batch_fails_the_revisit(dns, nowhere):
         list(revisit(batch()))
 
 
+def workers_of_this_process() -> list[int]:
+    """Our crawl workers that are still running (not zombies waiting to be reaped)."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"monitor.crawl.scrapy_run" in command:
+            found.append(int(entry))
+    return found
+
+
+def test_a_caller_that_stops_reading_stops_the_worker(dns, web, nowhere):
+    web.set_route("slow.alpha.test", "/", 200, delay=30.0)
+    batch = [settings(dns), {"host": "gone.beta.test", "status": "nxdomain", "ips": [], "detail": None},
+             {"url": "http://gone.beta.test/", "id": 1, "host": "gone.beta.test"},
+             {"host": "slow.alpha.test", "status": "ok", "ips": [HOME], "detail": None},
+             {"url": web.url("slow.alpha.test", "/"), "id": 2, "host": "slow.alpha.test"}, {"end": 2}]
+    observations = revisit(batch)
+    assert next(observations).url_id == 1
+    assert len(workers_of_this_process()) == 1  # busy with the slow URL
+    observations.close()
+    assert workers_of_this_process() == []
+
+
 def test_the_workers_modules_import_nothing_of_the_store():
     code = ("import sys, monitor.spiders.revisit, monitor.crawl.scrapy_run, monitor.crawl.revisit; "
             "print(sorted(m for m in sys.modules if m.startswith('monitor.store') "

@@ -54,7 +54,12 @@ def revisit_urls(db: Database, config: Config, crawl_id: int, answers: Mapping[s
     total = count_urls(db, limit)
     batch = encode(WorkerSettings.from_config(config), active_urls(str(config.database), limit), answers.get)
     observations = revisit(batch, log_file=config.crawl.log_file)
-    history.writers(db)["urls"].write(crawl_id, _states(observations, places, summary, progress, total))
+    try:
+        history.writers(db)["urls"].write(crawl_id, _states(observations, places, summary, progress, total))
+    finally:
+        # Should writing fail (the database locked), the worker stops now, not whenever the
+        # suspended generator is collected: nobody would read what it goes on observing.
+        observations.close()
     progress("crawl", summary.urls, total)
 
 
