@@ -7,7 +7,6 @@ one-line message with exit 1 (click's usage errors exit 2). Nothing else belongs
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from contextlib import closing, nullcontext
 from pathlib import Path
@@ -43,7 +42,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except MonitorError as error:
             raise click.ClickException(str(error)) from None
-        except sqlite3.Error as error:  # a lock or a read-only file met half-way through a command
+        except store.Error as error:  # a lock or a read-only file met half-way through a command
             raise click.ClickException(str(store.explain(error, _where(ctx)))) from None
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:

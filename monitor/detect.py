@@ -1,7 +1,7 @@
 """Timelines and moves, as plain functions over the store (no Scrapy needed).
 
 A hoster's location at a crawl is the set of countries and ASNs over the addresses of all its
-hosts (monitor.store.history.hoster_locations). From those states:
+hosts (monitor.crawl.locations, over monitor.resolve.location.locate). From those states:
 
 - a *timeline* is a list of periods; a new period starts when the status, the country set or the
   ASN set changes;

@@ -1,13 +1,14 @@
-"""The nightly revisit: one HEAD request per active reported URL, never a body.
+"""The nightly revisit: one HEAD request per reported URL of a batch, never a body.
 
     monitor.spiders.revisit.RevisitSpider  (installed under `monitor`; run by monitor.crawl.scrapy_run)
 
-- ``start()`` streams the active URLs from the store in id order, a page at a time (memory stays
-  flat however many URLs there are), the first ``MONITOR_LIMIT`` of them for a trial.
-- Before any request, the URL's own host is looked up in this crawl's DNS answers
-  (``HostCache``): a host that did not resolve gives ``unresolved`` and one whose addresses are
-  all private (with ``crawl.allow_private_addresses`` false) gives ``refused-private``; neither
-  sends anything.
+- ``start()`` reads the batch (``monitor.crawl.protocol``: host lines and URL lines) as it goes,
+  taking the next line only when the engine has room for another request, so memory stays flat
+  however long the batch is. The spider imports nothing from ``monitor.store``: a worker opens no
+  database.
+- Before any request, the URL's own host is looked up in the batch's answers (``Hosts``): a host
+  that did not resolve gives ``unresolved`` and one whose addresses are all private (with
+  ``crawl.allow_private_addresses`` false) gives ``refused-private``; neither sends anything.
 - The request is a HEAD. Where HEAD is refused (405, 501), one GET, stopped when its headers
   arrive (``StopDownload`` raised from the ``headers_received`` signal): no body byte is read.
   Should one arrive anyway, the ``bytes_received`` handler stops the download too (and
@@ -19,15 +20,14 @@
 - Outcomes: ``online`` (2xx, after any redirects), ``removed`` (404, 410), ``http-error`` (other
   statuses), ``unreachable`` (connection refused, reset, timeout, TLS error, not HTTP; ``detail``
   names the error classes, never a message that could quote what the server sent), plus the
-  three above, and ``error`` should handling a response ever fail (a bug; logged). The
-  countries and ASNs are those of the URL's OWN host: a redirect target's addresses are
-  recorded in ``detail`` and do not move the hoster.
+  three above, and ``error`` should handling a response ever fail (a bug; logged). Observations
+  carry no location (a worker has no .mmdb files): a redirect that ended on another host names
+  that host and its addresses, and the coordinator locates them.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 from urllib.parse import urljoin, urlparse
 
@@ -39,12 +39,10 @@ from twisted.internet.error import DNSLookupError
 from twisted.python.failure import Failure
 from w3lib.url import safe_url_string
 
-from monitor.crawl.pipelines import Observation
-from monitor.crawl.resolver import HostCache, HostEntry
+from monitor.crawl.protocol import Observation, ProtocolError, loads
+from monitor.crawl.resolver import HostEntry, Hosts
 from monitor.crawl.settings import MAX_REDIRECTS
-from monitor.store.history import active_urls
 
-PAGE = 1_000
 HEAD_REFUSED = frozenset({405, 501})
 
 
@@ -87,29 +85,30 @@ def describe(failure: Failure | BaseException) -> str:
 class RevisitSpider(scrapy.Spider):
     name = "revisit"
 
-    def __init__(self, *args: Any, hosts: HostCache | None = None, database: str | None = None,
-                 limit: int | None = None, allow_private: bool = False,
-                 max_redirects: int = MAX_REDIRECTS, timeout: float | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, *args: Any, hosts: Hosts | None = None,
+                 lines: Iterable[str | bytes | dict] | AsyncIterable[str | bytes | dict] = (),
+                 allow_private: bool = False, max_redirects: int = MAX_REDIRECTS,
+                 timeout: float | None = None, worker: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.hosts = hosts
-        self.database = database
-        self.limit = limit
+        self.hosts = hosts if hosts is not None else Hosts()
+        self.lines = lines
         self.allow_private = allow_private
         self.max_redirects = max_redirects
         self.timeout = timeout
+        self.worker = worker
+        self.read = 0  # URL lines taken from the batch
+        self.input_error: str | None = None  # why the batch could not be read to its end
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> RevisitSpider:
+        """``lines`` (the batch after its settings line) comes from ``crawler.crawl(lines=...)``."""
         settings = crawler.settings
-        limit = settings.get("MONITOR_LIMIT")
         kwargs.update(
-            hosts=HostCache.shared(settings),
-            database=settings["MONITOR_DATABASE"],
-            limit=int(limit) if limit is not None else None,
+            hosts=Hosts.shared(settings),
             allow_private=settings.getbool("MONITOR_ALLOW_PRIVATE"),
             max_redirects=settings.getint("REDIRECT_MAX_TIMES", MAX_REDIRECTS),
             timeout=settings.getfloat("DOWNLOAD_TIMEOUT"),
+            worker=settings.get("MONITOR_WORKER"),
         )
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.on_headers, signal=signals.headers_received)
@@ -127,26 +126,50 @@ class RevisitSpider(scrapy.Spider):
         """Body bytes: should never come; if they do, stop at once (nothing is kept)."""
         raise StopDownload(fail=False)
 
-    # -- the URLs --------------------------------------------------------------------------------
-
-    def urls(self, page: int = PAGE) -> Iterator[tuple[int, str, str]]:
-        conn = sqlite3.connect(self.database, timeout=30)
-        try:
-            yield from active_urls(conn, self.limit, page)
-        finally:
-            conn.close()
+    # -- the batch -------------------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Request | Observation]:
-        for url_id, url, host in self.urls():
+        ended = False
+        async for line in _lines(self.lines):
+            try:
+                message = loads(line) if isinstance(line, str | bytes) else line
+                if "url" in message:
+                    if ended:
+                        raise ProtocolError("a URL after the end line")
+                    url_id, url, host = int(message["id"]), message["url"], message["host"]
+                    if not isinstance(url, str) or not isinstance(host, str):
+                        raise ProtocolError("a URL line needs text url and host")
+                    self.read += 1
+                elif "host" in message:
+                    self.hosts.announce(message["host"], str(message["status"]), list(message["ips"] or ()),
+                                        message.get("detail"))
+                    continue
+                elif "end" in message:
+                    if int(message["end"]) != self.read:
+                        raise ProtocolError(f"the end line counts {message['end']} URLs, {self.read} came")
+                    ended = True
+                    continue
+                elif "settings" in message:  # the runner's; a batch handed over whole may hold it
+                    continue
+                else:
+                    raise ProtocolError(f"unknown message {sorted(message)}")
+            except (ProtocolError, KeyError, TypeError, ValueError) as error:
+                self.input_error = f"after {self.read} URL lines: {type(error).__name__}: {error}"
+                self.logger.error("the batch cannot be read: %s", self.input_error)
+                return
             item = self.begin(url_id, url, host)
             if isinstance(item, Request):
                 await self.room()
             yield item
+        if not ended:
+            self.input_error = "the batch ended without its end line (cut short)"
+            self.logger.error("the batch cannot be read: %s", self.input_error)
 
     async def room(self) -> None:
         """Wait until the engine can take another request. Scrapy keeps reading start() into its
-        scheduler (memory) while the downloader is busy; waiting here keeps the URLs in the store
-        until there is room, so memory does not grow with their number."""
+        scheduler (memory) while the downloader is busy; waiting here keeps the URLs in the batch
+        (a pipe: in the coordinator's store) until there is room, so memory does not grow with
+        their number."""
         crawler = getattr(self, "crawler", None)
         engine = getattr(crawler, "engine", None)
         while engine is not None and engine.needs_backout() and engine.running:
@@ -154,22 +177,20 @@ class RevisitSpider(scrapy.Spider):
 
     def begin(self, url_id: int, url: str, host: str) -> Request | Observation:
         """The first request for a URL, or its observation when its host may not be contacted."""
-        assert self.hosts is not None
-        entry = self.hosts.get(host)
-        if entry is None or not entry.resolved:
-            return Observation(url_id, "unresolved",
-                               countries=entry.countries if entry else None,
-                               asns=entry.asns if entry else None,
-                               detail=(entry.detail or entry.status) if entry else "not resolved by this crawl")
+        entry = self.hosts.use(host)
+        meta = {"url_id": url_id, "host": host, "origin": url, "redirects": []}
+        if entry is None:
+            return self.observe(meta, "unresolved", None, None, None, detail="not resolved by this crawl")
+        if not entry.resolved:
+            return self.observe(meta, "unresolved", None, None, None, detail=entry.detail or entry.status)
         if not entry.allowed_ips(self.allow_private):
-            return Observation(url_id, "refused-private", countries=entry.countries, asns=entry.asns,
-                               detail=_private_detail(entry))
-        meta = {"url_id": url_id, "origin": url, "redirects": [], "countries": entry.countries,
-                "asns": entry.asns}
+            return self.observe(meta, "refused-private", None, None, None, detail=_private_detail(entry))
         try:
-            return self.request(url, meta)
-        except ValueError as error:  # one bad row must not end start() for all the others
+            request = self.request(url, {**meta, "pinned": True})
+        except ValueError as error:  # one bad line must not end start() for all the others
             return self.internal_error(meta, url, error)
+        self.hosts.pin(entry)  # released by the URL's observation (observe)
+        return request
 
     def request(self, url: str, meta: dict, method: str = "HEAD") -> Request:
         # A user name or password in a reported URL is part of its identity, not of the host
@@ -208,8 +229,8 @@ class RevisitSpider(scrapy.Spider):
         detail = None
         if 300 <= status < 400:
             detail = "redirect without a Location"
-        yield self.observe(meta, outcome_for(status), status, response.url, ip,
-                           detail=detail or self.final_host(meta, response.url))
+        yield self.observe(meta, outcome_for(status), status, response.url, ip, detail=detail,
+                           final=None if detail else self.final_host(meta, response.url))
 
     def redirect(self, url: str, status: int, ip: str | None, location: bytes,
                  meta: dict) -> Request | Observation:
@@ -231,9 +252,8 @@ class RevisitSpider(scrapy.Spider):
         if len(meta["redirects"]) > self.max_redirects:
             return self.observe(meta, "too-many-redirects", status, url, ip,
                                 detail=f"more than {self.max_redirects} redirects")
-        assert self.hosts is not None
         entry = self.hosts.get(parsed.hostname)
-        if entry is not None:  # a host this crawl knows; others are checked by the resolver
+        if entry is not None:  # a host this worker knows; others are checked by the resolver
             refused = self.refused_target(meta, entry, status, url, ip)
             if refused is not None:
                 return refused
@@ -262,7 +282,7 @@ class RevisitSpider(scrapy.Spider):
         host = urlparse(request.url).hostname or ""
         if failure.check(CannotResolveHostError, DNSLookupError):
             # Our resolver found no address it may connect to (it resolved the host first).
-            entry = self.hosts.get(host) if self.hosts is not None else None
+            entry = self.hosts.get(host)
             if entry is not None:
                 if not meta["redirects"] and not entry.resolved:
                     yield self.observe(meta, "unresolved", None, None, None, detail=entry.status)
@@ -277,22 +297,19 @@ class RevisitSpider(scrapy.Spider):
             detail += f" after {self.timeout:g} s"
         yield self.observe(meta, "unreachable", None, request.url, None, detail=detail)
 
-    def closed(self, reason: str) -> None:
-        if self.hosts is not None:
-            self.hosts.close()
+    async def closed(self, reason: str) -> None:
+        await self.hosts.close()
 
     # -- observations ----------------------------------------------------------------------------
 
-    def final_host(self, meta: dict, url: str) -> str | None:
-        """Where a redirect ended, when on another host: its addresses and their location."""
+    def final_host(self, meta: dict, url: str) -> tuple[str, list[str] | None] | None:
+        """Where a redirect ended, when on another host: that host and its addresses (None when
+        this worker no longer holds them)."""
         host = urlparse(url).hostname or ""
         if not meta["redirects"] or host == urlparse(meta["origin"]).hostname:
             return None
-        entry = self.hosts.get(host) if self.hosts is not None else None
-        if entry is None:
-            return f"final host {host}"
-        return (f"final host {host}: {', '.join(entry.ips)}; countries {entry.countries or '[]'}; "
-                f"asns {entry.asns or '[]'}")
+        entry = self.hosts.get(host)
+        return host, list(entry.ips) if entry is not None else None
 
     def internal_error(self, meta: dict, url: str, error: Exception) -> Observation:
         # The traceback names our code only; no response content is in it.
@@ -300,12 +317,27 @@ class RevisitSpider(scrapy.Spider):
         return self.observe(meta, "error", None, url, None, detail=f"internal error: {_name(error)}")
 
     def observe(self, meta: dict, outcome: str, status: int | None, url: str | None,
-                ip: str | None, detail: str | None = None) -> Observation:
-        return Observation(meta["url_id"], outcome, http_status=status, final_url=url,
-                           connected_ip=ip, redirects=list(meta["redirects"]),
-                           countries=meta["countries"], asns=meta["asns"], detail=detail)
+                ip: str | None, detail: str | None = None,
+                final: tuple[str, list[str] | None] | None = None) -> Observation:
+        """The URL's one observation; its host is no longer needed by it."""
+        if meta.get("pinned"):
+            self.hosts.release(meta["host"])
+        return Observation(meta["url_id"], outcome, http_status=status, final_url=url, connected_ip=ip,
+                           redirects=list(meta["redirects"]), detail=detail, host=meta["host"],
+                           final_host=final[0] if final else None, final_ips=final[1] if final else None,
+                           worker=self.worker)
 
 
 def _private_detail(entry: HostEntry) -> str:
     return (f"{entry.host} resolves only to private addresses ({', '.join(entry.ips)}); "
             "crawl.allow_private_addresses is false")
+
+
+async def _lines(lines: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    """The batch's lines, whether a pipe read as it comes or a list in memory."""
+    if isinstance(lines, AsyncIterable):
+        async for line in lines:
+            yield line
+    else:
+        for line in lines:
+            yield line

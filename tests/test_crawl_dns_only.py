@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -86,6 +88,11 @@ def test_three_nights_store_changes_not_repeats(world, monitor, tmp_path):
     assert [c["status"] for c in crawls] == ["complete"] * 3
     assert all(c["finished_at"] >= c["started_at"] for c in crawls)
     assert json.loads(crawls[2]["counts"])["outcomes"] == {"resolved": 4, "unresolved": 2}
+    # Without HTTP the coordinator observed the URLs itself (this process, through the CLI runner)
+    assert json.loads(crawls[2]["counts"])["workers"] == {f"{socket.gethostname()}:{os.getpid()}": 6}
+    assert {r[0] for r in db.execute("SELECT DISTINCT w.name FROM url_states s "
+                                     "JOIN workers w ON w.id = s.last_worker")} == {
+        f"{socket.gethostname()}:{os.getpid()}"}
     assert {s["name"] for s in json.loads(crawls[0]["sources"])} == {"GeoLite2-Country", "GeoLite2-ASN"}
     db.close()
 

@@ -67,8 +67,10 @@ class Monitor:
         db = open_store(self.database)
         try:
             found: dict[str, list[dict]] = {}
-            for row in db.query("SELECT u.url, s.* FROM url_states s JOIN urls u ON u.id = s.url_id "
-                                "ORDER BY u.id, s.first_crawl"):
+            for row in db.query("SELECT u.url, s.*, f.name AS first_by, l.name AS last_by "
+                                "FROM url_states s JOIN urls u ON u.id = s.url_id "
+                                "LEFT JOIN workers f ON f.id = s.first_worker "
+                                "LEFT JOIN workers l ON l.id = s.last_worker ORDER BY u.id, s.first_crawl"):
                 row["redirects"] = json.loads(row["redirects"]) if row["redirects"] else []
                 found.setdefault(row["url"], []).append(row)
             return found
@@ -134,6 +136,13 @@ def test_three_nights_hosts_move_go_away_and_redirect(world, web, tmp_path):
     db.close()
     assert [(c["mode"], c["status"]) for c in crawls] == [("head", "complete")] * 3
     assert json.loads(crawls[2]["counts"])["outcomes"] == {"online": 2, "removed": 1, "unresolved": 1}
+
+    # Each state records the worker of its first observation and of its latest: a worker
+    # process per night here, so an interval over two nights names two workers
+    (night1, night1_again), (night2, night3) = [(s["first_by"], s["last_by"]) for s in states[img]]
+    assert night1 == night1_again and night1.rsplit(":", 1)[0] == socket.gethostname()
+    assert len({night1, night2, night3}) == 3
+    assert json.loads(crawls[2]["counts"])["workers"] == {night3: 4}
 
     history = json.loads(monitor.run("history", img, "--format", "json").stdout)
     assert [(p["outcome"], p["connected_ip"], p["countries"]) for p in history["periods"]] == [

@@ -11,7 +11,7 @@ from monitor.store.migrations import migrations
 def test_new_database_gets_the_whole_schema_in_wal_mode(tmp_path):
     db = open_store(tmp_path / "sub" / "monitor.db")
     assert {"urls", "hosters", "crawls", "url_states", "host_states", "ip_states", "hoster_states",
-            "rdap_networks", "sources"} <= set(db.table_names())
+            "rdap_networks", "sources", "workers"} <= set(db.table_names())
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {i.name for i in db["urls"].indexes} >= {"urls_hoster", "urls_reported_at"}
     assert migrations.pending(db) == []
@@ -33,7 +33,9 @@ def test_an_old_database_is_upgraded_in_place_keeping_its_data(tmp_path):
     db = open_store(path)
     assert "crawls" in db.table_names()
     assert db.execute("SELECT url FROM urls").fetchall() == [("http://example.com/",)]
-    assert [m.name for m in migrations.applied(db)] == ["m001_intake", "m002_history", "m003_resolution_caches", "m004_moves", "m005_views", "m006_rdap_network_lookup", "m007_retired_at", "m010_takedowns"]
+    assert [m.name for m in migrations.applied(db)] == [
+        "m001_intake", "m002_history", "m003_resolution_caches", "m004_moves", "m005_views", "m006_rdap_network_lookup",
+        "m007_retired_at", "m008_url_state_workers", "m010_takedowns"]
     db.close()
 
 

@@ -1,10 +1,11 @@
 """One nightly crawl: resolve each unique host once, enrich each unique IP once, revisit the URLs,
-and write what changed.
+and write what changed. This process is the coordinator, the one writer to the database.
 
-Phases, in the design's one-way order: hosts (DNS) -> IPs (enrichment) -> URLs (HEAD revisits
-through Scrapy, or nothing in dns-only mode) -> hoster locations. Each phase writes its states as
-intervals in short transactions, so a crawl killed at any moment leaves the database consistent and
-the next crawl complete.
+Phases, in the design's one-way order: hosts (DNS) -> IPs (enrichment) -> URLs (HEAD revisits by
+a crawl worker fed a batch, ``head.py``; or nothing in dns-only mode) -> hoster locations. Every
+location goes through ``locations.Places`` (one path from addresses to a location). Each phase
+writes its states as intervals in short transactions, so a crawl killed at any moment leaves the
+database consistent and the next crawl complete.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-import sqlite3
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
@@ -22,12 +22,15 @@ from sqlite_utils import Database
 
 from ..config import Config
 from ..detect import refresh_moves
+from ..store import moves as stored_moves
 from ..takedowns import refresh_takedowns
 from ..errors import MonitorError
 from ..resolve.dns import AsyncResolver, DnsAnswer
 from ..resolve.enrich import Enricher, IpInfo
 from .. import store
 from ..store import history, utcnow
+from .locations import Places, mmdb_enricher
+from .protocol import worker_name
 
 log = logging.getLogger("monitor.crawl")
 
@@ -47,6 +50,7 @@ class CrawlSummary:
     hosts: int = 0
     ips: int = 0
     outcomes: Counter = field(default_factory=Counter)
+    workers: Counter = field(default_factory=Counter)  # observations per worker
     hosters_changed: int = 0
     moves_confirmed: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # per phase
@@ -62,6 +66,7 @@ class CrawlSummary:
     def to_json(self) -> dict:
         return {"crawl": self.crawl_id, "mode": self.mode, "status": self.status, "urls": self.urls,
                 "hosts": self.hosts, "ips": self.ips, "outcomes": dict(self.outcomes),
+                "workers": dict(self.workers),
                 "hosters_changed": self.hosters_changed, "moves_confirmed": self.moves_confirmed,
                 "seconds": {phase: round(s, 3) for phase, s in self.seconds.items()}}
 
@@ -93,30 +98,28 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
         with phase("enrich"):
             writers["ips"].write(crawl_id, _ip_states(db, infos.values()))
         summary.ips = len(infos)
-        with phase("revisit"):
+        with phase("revisit"), mmdb_enricher(config) as other:
+            places = Places(answers, infos, other)
             if mode == "head":
-                # Scrapy, in a child process, reads this crawl's host and IP states just written
-                # and writes the URL states itself (through the same IntervalWriter).
-                from . import scrapy_run
+                from .head import revisit_urls
 
-                result = scrapy_run.crawl_urls(config, crawl_id, limit=limit, progress=progress)
-                summary.urls = result.urls
-                summary.outcomes.update(result.outcomes)
+                revisit_urls(db, config, crawl_id, answers, places, limit=limit, progress=progress,
+                             summary=summary)
             else:
-                writers["urls"].write(crawl_id, _dns_only_url_states(db, answers, infos, limit, summary))
+                writers["urls"].write(crawl_id, _dns_only_url_states(db, answers, places, limit, summary))
         with phase("detect"):
-            writers["hosters"].write(crawl_id, history.hoster_locations(db, crawl_id, partial=limit is not None))
+            addresses = history.hoster_addresses(db, crawl_id, partial=limit is not None)
+            writers["hosters"].write(crawl_id, places.hoster_states(addresses))
             summary.hosters_changed = writers["hosters"].changed
             refresh_moves(db, config, current=crawl_id)
             refresh_takedowns(db, config, current=crawl_id)
-            summary.moves_confirmed = db.execute(
-                "SELECT COUNT(*) FROM moves WHERE confirmed_crawl = ?", [crawl_id]).fetchone()[0]
+            summary.moves_confirmed = stored_moves.confirmed_in(db, crawl_id)
         summary.status = "complete"
     except BaseException:
         summary.status = "failed"
         # Best effort: should the database itself be what failed (locked by another program), the
         # row stays `running` and the next crawl marks it interrupted; what was written is kept.
-        with suppress(sqlite3.Error):
+        with suppress(store.Error):
             history.finish_crawl(db, crawl_id, "failed", summary.to_json(), [], clock)
         raise
     history.finish_crawl(db, crawl_id, "complete", summary.to_json(), sources, clock)
@@ -149,11 +152,7 @@ def _begin(db: Database, config: Config, mode: str, clock: history.Clock) -> int
     return begun
 
 
-def _hosts(db: Database, limit: int | None) -> list[str]:
-    if limit is None:
-        return [row[0] for row in db.execute("SELECT DISTINCT host FROM urls WHERE active")]
-    return [row[0] for row in db.execute(
-        "SELECT DISTINCT host FROM (SELECT host FROM urls WHERE active ORDER BY id LIMIT ?)", [limit])]
+_hosts = history.active_hosts
 
 
 def _resolve(config: Config, hosts: list[str], progress: Progress) -> dict[str, DnsAnswer]:
@@ -198,12 +197,7 @@ def _ip_states(db: Database, infos) -> Iterator[tuple[str, tuple]]:
 
     for info in infos:
         network = info.rdap.network if info.rdap else None
-        network_id = None
-        if network is not None:
-            row = db.execute(
-                "SELECT id FROM rdap_networks WHERE handle IS ? AND cidr IS ? ORDER BY fetched_at DESC LIMIT 1",
-                [network.handle, network.cidr]).fetchone()
-            network_id = row[0] if row else None
+        network_id = history.rdap_network_id(db, network.handle, network.cidr) if network is not None else None
         yield info.ip, (
             info.country, source(info, "country"), info.asn, info.as_org, source(info, "asn"),
             info.registry_country, info.prefix, info.cdn, network_id,
@@ -211,25 +205,18 @@ def _ip_states(db: Database, infos) -> Iterator[tuple[str, tuple]]:
         )
 
 
-def _location(answer: DnsAnswer | None, infos: dict[str, IpInfo]) -> tuple[str | None, str | None]:
-    """(countries, asns) of a host's own addresses, as sorted JSON lists."""
-    if answer is None or not answer.ips:
-        return None, None
-    known = [infos[ip] for ip in answer.ips if ip in infos]
-    return (history.as_json(i.country for i in known if i.country),
-            history.as_json(i.asn for i in known if i.asn is not None))
-
-
-def _dns_only_url_states(db: Database, answers: dict[str, DnsAnswer], infos: dict[str, IpInfo],
-                         limit: int | None, summary: CrawlSummary) -> Iterator[tuple[int, tuple]]:
-    """Without HTTP a URL is `resolved` or `unresolved`, located where its own host resolved."""
+def _dns_only_url_states(db: Database, answers: dict[str, DnsAnswer], places: Places,
+                         limit: int | None, summary: CrawlSummary) -> Iterator[tuple[int, tuple, str]]:
+    """Without HTTP a URL is `resolved` or `unresolved`, located where its own host resolved; the
+    coordinator itself is the worker that observed it."""
+    worker = worker_name()
     for url_id, _, host in history.active_urls(db.conn, limit):
         answer = answers.get(host)
         ok = answer is not None and answer.status == "ok"
         outcome = "resolved" if ok else "unresolved"
         summary.urls += 1
         summary.outcomes[outcome] += 1
-        countries, asns = _location(answer, infos)
+        summary.workers[worker] += 1
+        countries, asns = places.url_columns(host)
         yield url_id, (outcome, None, None, None, None, countries, asns,
-                       None if ok else (answer.status if answer else "not resolved"))
-
+                       None if ok else (answer.status if answer else "not resolved")), worker

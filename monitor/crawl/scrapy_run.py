@@ -1,146 +1,83 @@
-"""Runs the HEAD revisits of one crawl (Scrapy) in a child process, for `run.py`.
+"""A crawl worker process: one batch in on stdin, its observations out on stdout (Scrapy inside).
 
-    result = crawl_urls(config, crawl_id, limit=None, progress=progress)   # in run_crawl
-    result.urls, result.outcomes
+    python -P -m monitor.crawl.scrapy_run [--log-level 20] [--log-file F] [--parent PID] < batch
 
-Why a child process, always: a Twisted reactor can start only once per process, and Scrapy
-installs one (asyncio) and its logging and signal handlers. In a child of its own, `run_crawl`
-stays an ordinary function that tests, `monitor demo` and benchmarks may call any number of
-times in one process, and the parent's logging and signals stay untouched. The cost is one
-interpreter start (about a second) per crawl.
+Started by ``monitor.crawl.revisit.revisit``; the batch and the output are the JSON lines of
+``monitor.crawl.protocol``. The worker opens no database and reads no config file: its settings
+line says all it needs to know.
 
-The protocol is small and one way: the parent writes the job as one JSON object to the child's
-stdin (the config, the crawl id, the limit, the log level) and reads JSON lines from its stdout:
-``{"progress": n}`` now and then and ``{"result": {...}}`` at the end. The child writes the URL
-states itself (``UrlStatesPipeline``, a batch per transaction, like every other write of a crawl):
-by then the parent has written this crawl's host and IP states, which the child reads (its
-resolver's cache and the URLs' locations), and the parent writes nothing until the child is done.
+Why a process of its own: a Twisted reactor can start only once per process, and Scrapy installs
+one (asyncio) and its logging and signal handlers. In a child, the coordinator stays an ordinary
+function that tests, ``monitor demo`` and benchmarks may call any number of times, and its
+logging and signals stay untouched. The cost is one interpreter start (about a second) per batch.
 
-The child watches its parent: should the parent die (SIGKILL included), it exits within a second,
-so a crawl never goes on writing under a crawl row that the next `monitor crawl` marks
-interrupted. The database stays consistent either way (every write is a transaction).
+The batch is read as the spider needs it (asyncio pipe reads on the reactor's loop, never a
+blocking read), so the coordinator's writes to stdin wait while the crawl has no room: memory
+stays flat however many URLs there are.
 
-Run by hand (debugging): ``echo '{"config": {...}, "crawl_id": 3}' | python -m monitor.crawl.scrapy_run``.
+With ``--parent``, the worker watches that process: should it die (SIGKILL included), the worker
+exits within a second; nobody would record what it saw.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
+import asyncio
 import logging
 import os
-import subprocess
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from ..config import Config
-from ..errors import MonitorError
+from .protocol import ProtocolError, WorkerSettings, dumps, loads, worker_name
 
-log = logging.getLogger("monitor.crawl")
-
-Progress = Callable[[str, int, int], None]
-
-PROGRESS_INTERVAL = 0.5  # seconds between progress lines
 PARENT_CHECK_INTERVAL = 1.0
+LINE_LIMIT = 1 << 24  # bytes in one line: URLs of any length are reported, none is refused
 
 
-@dataclass
-class CrawlResult:
-    urls: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
-    spider_errors: int = 0
+def read_first_line(fd: int) -> bytes:
+    """The settings line, a byte at a time: whatever follows it stays in the pipe for the
+    asyncio reader (a buffered read would swallow the start of the batch)."""
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        line += byte
+    return bytes(line)
 
 
-class CrawlProcessError(MonitorError):
-    """The crawling process failed."""
-
-
-def count_urls(database: str | Path, limit: int | None) -> int:
-    import sqlite3
-
-    conn = sqlite3.connect(str(database), timeout=30)
+async def pipe_lines(fd: int) -> AsyncIterator[bytes]:
+    """The lines of a pipe, read without blocking the running loop."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=LINE_LIMIT)
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                                os.fdopen(fd, "rb", buffering=0))
     try:
-        if limit is None:
-            return conn.execute("SELECT COUNT(*) FROM urls WHERE active").fetchone()[0]
-        return conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM urls WHERE active ORDER BY id LIMIT ?)",
-                            [limit]).fetchone()[0]
+        while line := await reader.readline():
+            yield line
     finally:
-        conn.close()
+        transport.close()
 
 
-def _log_level() -> int:
-    """The child logs at the level the parent's monitor logger is set to (INFO when unset)."""
-    level = logging.getLogger("monitor").level
-    return level or logging.INFO
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m monitor.crawl.scrapy_run", description=__doc__)
+    parser.add_argument("--log-level", type=int, default=logging.INFO)
+    parser.add_argument("--log-file", type=Path)
+    parser.add_argument("--parent", type=int, help="exit when this process is gone")
+    args = parser.parse_args(argv)
 
-
-def crawl_urls(config: Config, crawl_id: int, *, limit: int | None = None,
-               progress: Progress | None = None) -> CrawlResult:
-    """Revisit the active URLs (the first `limit`) in a child process; see the module doc."""
-    total = count_urls(config.database, limit)
-    job = {"config": config.model_dump(mode="json"), "crawl_id": crawl_id, "limit": limit,
-           "log_level": _log_level(), "parent": os.getpid()}
-    # -P: never put the working directory on sys.path. Run from a checkout (cron's
-    # `cd /srv/monitor && monitor crawl`), `-m` would otherwise import ./monitor instead of the
-    # installed package.
-    child = subprocess.Popen([sys.executable, "-P", "-m", "monitor.crawl.scrapy_run"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True, encoding="utf-8")
-    result: dict | None = None
     try:
-        assert child.stdin is not None and child.stdout is not None
-        child.stdin.write(json.dumps(job))
-        child.stdin.close()
-        for line in child.stdout:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(message, dict):
-                continue
-            if "progress" in message and progress is not None:
-                progress("crawl", int(message["progress"]), total)
-            elif "result" in message:
-                result = message["result"]
-        code = child.wait()
-    except BaseException:
-        child.kill()
-        child.wait()
-        raise
-    if code != 0 or result is None:
-        raise CrawlProcessError(
-            f"the crawling process failed (exit code {code}); its messages are in the log"
-            + (f" ({config.crawl.log_file})" if getattr(config.crawl, "log_file", None) else ""))
-    if result.get("item_errors"):
-        raise CrawlProcessError(f"{result['item_errors']} URL states could not be written; see the log")
-    if result.get("finish_reason") != "finished":
-        raise CrawlProcessError(f"the crawl stopped early ({result.get('finish_reason')})")
-    if result.get("spider_errors"):
-        log.warning("%d responses could not be handled; those URLs have no state this crawl",
-                    result["spider_errors"])
-    if progress is not None:
-        progress("crawl", result["urls"], total)
-    return CrawlResult(urls=result["urls"], outcomes=dict(result["outcomes"]),
-                       spider_errors=result.get("spider_errors", 0))
-
-
-# -- the child ---------------------------------------------------------------------------------
-
-
-def _emit(out: TextIO, message: dict) -> None:
-    try:
-        out.write(json.dumps(message) + "\n")
-        out.flush()
-    except (BrokenPipeError, OSError):  # the parent is gone: so is the point of this crawl
-        os._exit(3)
-
-
-def child_main() -> int:
-    job = json.loads(sys.stdin.read())
-    # Messages go to the parent over the original stdout; anything else printed goes to stderr.
-    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+        first = loads(read_first_line(0))
+        settings = WorkerSettings.from_json(first.get("settings"))
+    except ProtocolError as error:
+        print(f"monitor worker: the batch's first line is not its settings: {error}", file=sys.stderr)
+        return 2
+    worker = settings.worker or worker_name()
+    # Observations go to the coordinator over the original stdout; anything else printed goes to
+    # stderr, so no stray print can break a line of the protocol.
+    out_fd = os.dup(1)
     os.dup2(2, 1)
 
     from scrapy import signals
@@ -152,61 +89,58 @@ def child_main() -> int:
     from .pipelines.outcome_stats import outcomes
     from .settings import scrapy_settings
 
-    config = Config.model_validate(job["config"])
-    level = int(job.get("log_level") or logging.INFO)
-    settings = scrapy_settings(config, int(job["crawl_id"]), limit=job.get("limit"), log_level=level)
-    log_file = getattr(config.crawl, "log_file", None)
-    if log_file:
+    scrapy = scrapy_settings(settings, worker=worker, output_fd=out_fd, log_level=args.log_level)
+    if args.log_file:
         # Scrapy's own root handler would write the same records to stderr: only warnings there.
-        settings["LOG_LEVEL"] = "WARNING"
-    process = AsyncCrawlerProcess(settings)  # configures logging (resets the scrapy logger)
-    if log_file:
-        log_to_file(Path(log_file), level)
+        scrapy["LOG_LEVEL"] = "WARNING"
+    process = AsyncCrawlerProcess(scrapy)  # configures logging (resets the scrapy logger)
+    if args.log_file:
+        log_to_file(args.log_file, args.log_level)
     crawler = process.create_crawler(RevisitSpider)
-
-    state = {"items": 0, "shown": 0.0, "item_errors": 0, "spider_errors": 0}
-
-    def scraped(item: Any, **_: Any) -> None:
-        state["items"] += 1
-        now = time.monotonic()
-        if now - state["shown"] >= PROGRESS_INTERVAL:
-            state["shown"] = now
-            _emit(out, {"progress": state["items"]})
+    errors = {"item": 0, "spider": 0}
 
     def item_error(**_: Any) -> None:
-        state["item_errors"] += 1
+        errors["item"] += 1
 
     def spider_error(**_: Any) -> None:
-        state["spider_errors"] += 1
+        errors["spider"] += 1
 
-    parent = int(job.get("parent") or os.getppid())
+    parent = args.parent
 
     def watch_parent() -> None:
         if os.getppid() != parent:
             os._exit(3)
 
     def engine_started() -> None:
-        from twisted.internet import task
+        if parent is not None:
+            from twisted.internet import task
 
-        task.LoopingCall(watch_parent).start(PARENT_CHECK_INTERVAL, now=False)
+            task.LoopingCall(watch_parent).start(PARENT_CHECK_INTERVAL, now=False)
 
-    crawler.signals.connect(scraped, signal=signals.item_scraped)
     crawler.signals.connect(item_error, signal=signals.item_error)
     crawler.signals.connect(spider_error, signal=signals.spider_error)
     crawler.signals.connect(engine_started, signal=signals.engine_started)
-    process.crawl(crawler)
+    process.crawl(crawler, lines=pipe_lines(0))
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats else {}
-    _emit(out, {"result": {
+    spider = crawler.spider
+    result = {
+        "worker": worker,
+        "read": getattr(spider, "read", 0),
         "urls": int(stats.get("monitor/urls", 0)),
         "outcomes": outcomes(stats),
         "finish_reason": stats.get("finish_reason"),
-        "item_errors": state["item_errors"],
-        "spider_errors": state["spider_errors"],
-    }})
-    out.close()
+        "item_errors": errors["item"],
+        "spider_errors": errors["spider"],
+        "input_error": getattr(spider, "input_error", None),
+    }
+    try:
+        with os.fdopen(out_fd, "w", encoding="utf-8") as out:
+            out.write(dumps({"result": result}))
+    except (BrokenPipeError, OSError):  # the coordinator is gone: so is the point of a result
+        return 3
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(child_main())
+    sys.exit(main())

@@ -1,4 +1,6 @@
-"""Scrapy settings for a crawl, built from the config in one place (and one tested function).
+"""Scrapy settings for a crawl worker, built from its batch's settings in one place (and one
+tested function); the worker never reads the config file (``WorkerSettings.from_config`` does,
+on the coordinator's side).
 
 Every choice here serves the rule that the crawl never fetches content: it asks whether a URL is
 still served and from where, with HEAD requests, and reads no response body.
@@ -9,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..config import Config
+from .protocol import WorkerSettings
 
 # Redirect hops followed per URL (the spider follows them itself, to record the chain and to
 # check each target's addresses before connecting).
@@ -20,18 +22,18 @@ MAX_REDIRECTS = 5
 # runs in a child process of its own, so no other reactor can already be installed there.
 REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
-RESOLVER = "monitor.crawl.resolver.StoreResolver"
+RESOLVER = "monitor.crawl.resolver.BatchResolver"
 
 ITEM_PIPELINES = {
     "monitor.crawl.pipelines.outcome_stats.OutcomeStatsPipeline": 100,
-    "monitor.crawl.pipelines.url_states.UrlStatesPipeline": 800,
+    "monitor.crawl.pipelines.observation_lines.ObservationLinesPipeline": 800,
 }
 
 
-def scrapy_settings(config: Config, crawl_id: int, *, limit: int | None = None,
+def scrapy_settings(crawl: WorkerSettings, *, worker: str, output_fd: int | None = None,
                     log_level: int | str = logging.INFO) -> dict[str, Any]:
-    """The settings of crawl ``crawl_id`` over ``config.database`` (the first ``limit`` URLs)."""
-    crawl = config.crawl
+    """The settings of a worker named ``worker`` revisiting a batch with settings ``crawl``, its
+    observations written as JSON lines to file descriptor ``output_fd`` (None: kept nowhere)."""
     return {
         "BOT_NAME": "monitor",
         # -- politeness: crawl.* ----------------------------------------------------------------
@@ -78,7 +80,7 @@ def scrapy_settings(config: Config, crawl_id: int, *, limit: int | None = None,
         # -- where we connect: the crawl's own DNS answers ------------------------------------
         "TWISTED_REACTOR": REACTOR,
         "TWISTED_DNS_RESOLVER": RESOLVER,
-        "DNSCACHE_ENABLED": False,  # StoreResolver is the cache
+        "DNSCACHE_ENABLED": False,  # BatchResolver is the cache
         # No proxy, ever: HttpProxyMiddleware follows $http_proxy even for loopback, and a proxy
         # would connect somewhere else than the addresses we record.
         "HTTPPROXY_ENABLED": False,
@@ -98,16 +100,10 @@ def scrapy_settings(config: Config, crawl_id: int, *, limit: int | None = None,
         "LOG_LEVEL": logging.getLevelName(log_level) if isinstance(log_level, int) else log_level,
         "LOGSTATS_INTERVAL": 60.0,
         "ITEM_PIPELINES": dict(ITEM_PIPELINES),
-        # -- the crawl itself, for the spider, the resolver and the pipelines ----------------
-        "MONITOR_DATABASE": str(config.database),
-        "MONITOR_CRAWL_ID": crawl_id,
-        "MONITOR_LIMIT": limit,
-        "MONITOR_ALLOW_PRIVATE": crawl.allow_private_addresses,
-        "MONITOR_DNS": config.dns.model_dump(mode="json"),
-        "MONITOR_GEOIP": {"country_db": _path(config.geoip.country_db),
-                          "asn_db": _path(config.geoip.asn_db)},
+        # -- the worker, for the spider, the resolver and the pipelines -----------------------
+        "MONITOR_WORKER": worker,
+        "MONITOR_ALLOW_PRIVATE": crawl.allow_private,
+        "MONITOR_DNS": dict(crawl.dns) if crawl.dns else None,
+        "MONITOR_HOST_WINDOW": crawl.host_window,
+        "MONITOR_OUTPUT_FD": output_fd,
     }
-
-
-def _path(path: object) -> str | None:
-    return None if path is None else str(path)

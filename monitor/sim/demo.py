@@ -19,6 +19,7 @@ from ..detect import list_moves, timeline
 from ..intake import import_file
 from ..report.formats import render
 from .. import store
+from ..store import queries
 from .http import WebServer
 from .world import NETWORKS, World
 
@@ -134,7 +135,7 @@ def _report(config, folder: Path, say) -> None:
     from ..report.chart import timeline_chart
 
     timeline_chart(timeline(db, CHART_HOSTER), [m for m in moves if m["hoster"] == CHART_HOSTER], chart, "png")
-    removed = db.execute("SELECT COUNT(*) FROM url_now WHERE outcome = 'removed'").fetchone()[0]
+    removed = queries.urls_now_with_outcome(db, "removed")
     db.close()
     say(f"\nURLs found removed (404/410) at the last night: {removed}")
     say(f"database: {config.database}\nchart:    {chart}")

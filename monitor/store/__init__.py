@@ -22,6 +22,10 @@ from .migrations import migrations
 if TYPE_CHECKING:
     from ..config import Config
 
+# The database's own errors (a lock, a read-only file) as they may surface half-way through a
+# command; `explain` words them for the user.
+Error = sqlite3.Error
+
 # Seconds a writer waits for a lock another program holds (an analyst's sqlite3 shell left inside
 # a transaction) before it gives up with a message; config key `database_lock_wait`.
 DEFAULT_LOCK_WAIT = 30.0

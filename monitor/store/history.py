@@ -75,33 +75,63 @@ def _alive(pid: int | None) -> bool:
 
 
 class IntervalWriter:
-    """Writes one *_states table: (key, state) pairs of one crawl."""
+    """Writes one *_states table: (key, state) pairs of one crawl.
 
-    def __init__(self, db: Database, table: str, key: str, columns: Sequence[str]) -> None:
+    ``witnessed``: items are (key, state, worker name): the crawl worker that made the observation
+    (url_states). The worker is not part of the state: the same state seen by another worker (a
+    new pid every night) is the same state, and a new interval per worker would make the
+    database grow with nights. An interval records the worker of its first observation
+    (``first_worker``, the one that saw the change) and of its latest (``last_worker``, moved with
+    ``last_crawl``), as ids into ``workers``: a name is kept once, not on every row.
+    """
+
+    def __init__(self, db: Database, table: str, key: str, columns: Sequence[str], *,
+                 witnessed: bool = False) -> None:
         self.db = db
         self.columns = tuple(columns)
+        self.witnessed = witnessed
         listed = ", ".join(self.columns)
         self._latest = f"SELECT id, {listed} FROM {table} WHERE {key} = ? ORDER BY last_crawl DESC LIMIT 1"
         # Never backwards: a late writer of an older crawl cannot shorten an interval.
-        self._extend = f"UPDATE {table} SET last_crawl = ? WHERE id = ? AND last_crawl < ?"
-        self._insert = (
-            f"INSERT INTO {table} ({key}, first_crawl, last_crawl, {listed}) "
-            f"VALUES (?, ?, ?, {', '.join('?' for _ in self.columns)})"
-        )
+        seen_by = ", last_worker = ?" if witnessed else ""
+        self._extend = f"UPDATE {table} SET last_crawl = ?{seen_by} WHERE id = ? AND last_crawl < ?"
+        noted = ", first_worker, last_worker" if witnessed else ""
+        marks = ", ".join("?" for _ in range(len(self.columns) + (2 if witnessed else 0)))
+        self._insert = f"INSERT INTO {table} ({key}, first_crawl, last_crawl, {listed}{noted}) VALUES (?, ?, ?, {marks})"
+        self._workers: dict[str, int] = {}
         self.changed = 0  # keys whose state differs from their last one (or is their first)
 
-    def write(self, crawl_id: int, states: Iterable[tuple[object, tuple]]) -> None:
+    def write(self, crawl_id: int, states: Iterable[tuple]) -> None:
         states = iter(states)
         while batch := list(islice(states, BATCH)):
-            with self.db.atomic():
-                conn = self.db.conn
-                for key, state in batch:
-                    latest = conn.execute(self._latest, (key,)).fetchone()
-                    if latest is not None and tuple(latest[1:]) == tuple(state):
-                        conn.execute(self._extend, (crawl_id, latest[0], crawl_id))
-                    else:
-                        conn.execute(self._insert, (key, crawl_id, crawl_id, *state))
-                        self.changed += 1
+            try:
+                self._write(crawl_id, batch)
+            except BaseException:
+                self._workers.clear()  # ids made in the rolled-back transaction are gone with it
+                raise
+
+    def _write(self, crawl_id: int, batch: list[tuple]) -> None:
+        with self.db.atomic():
+            conn = self.db.conn
+            for item in batch:
+                key, state = item[0], tuple(item[1])
+                by = (self._worker(conn, item[2]),) if self.witnessed else ()
+                latest = conn.execute(self._latest, (key,)).fetchone()
+                if latest is not None and tuple(latest[1:]) == state:
+                    conn.execute(self._extend, (crawl_id, *by, latest[0], crawl_id))
+                else:
+                    conn.execute(self._insert, (key, crawl_id, crawl_id, *state, *by, *by))
+                    self.changed += 1
+
+    def _worker(self, conn: sqlite3.Connection, name: str | None) -> int | None:
+        if name is None:
+            return None
+        found = self._workers.get(name)
+        if found is None:  # inside the batch's transaction, with the states that use it
+            conn.execute("INSERT OR IGNORE INTO workers (name) VALUES (?)", [name])
+            found = conn.execute("SELECT id FROM workers WHERE name = ?", [name]).fetchone()[0]
+            self._workers[name] = found
+        return found
 
 
 def active_urls(conn: sqlite3.Connection, limit: int | None = None, page: int = 5_000
@@ -126,20 +156,11 @@ def as_json(values: Iterable) -> str:
     return json.dumps(sorted(set(values)))
 
 
-def hoster_locations(db: Database, crawl_id: int, *, partial: bool = False) -> list[tuple[int, tuple]]:
-    """Each hoster's location at this crawl, from the states of its hosts and their IPs.
-
-    A hoster whose hosts were looked at but none resolved is `unresolved`. It is behind a CDN when
-    every address it resolved to is in an edge network. In a partial crawl (a --limit trial) a
+def hoster_addresses(db: Database, crawl_id: int, *, partial: bool = False) -> dict[int, set[str]]:
+    """The addresses each hoster's hosts resolved to at this crawl, for the hosters whose hosts it
+    looked at (an empty set: looked at, none resolved). In a partial crawl (a --limit trial) a
     hoster is left out unless this crawl looked at all its hosts: a location from some of them
-    would open a false period.
-    """
-    ip_info = {
-        ip: (country, asn, as_org, cdn)
-        for ip, country, asn, as_org, cdn in db.execute(
-            "SELECT ip, country, asn, as_org, cdn FROM ip_states WHERE last_crawl = ?", [crawl_id]
-        )
-    }
+    would open a false period. Where those addresses are: monitor.crawl.locations."""
     ips_of_hoster: dict[int, set[str]] = defaultdict(set)
     for hoster_id, ips in db.execute(
         """SELECT DISTINCT u.hoster_id, s.ips FROM host_states s JOIN urls u ON u.host = s.host
@@ -154,21 +175,7 @@ def hoster_locations(db: Database, crawl_id: int, *, partial: bool = False) -> l
             [crawl_id],
         ):
             ips_of_hoster.pop(hoster_id, None)
-    locations = []
-    for hoster_id, ips in ips_of_hoster.items():
-        known = [ip_info[ip] for ip in ips if ip in ip_info]
-        if not ips:
-            locations.append((hoster_id, ("unresolved", None, None, None, None, 0)))
-            continue
-        locations.append((hoster_id, (
-            "located",
-            as_json(c for c, _, _, _ in known if c),
-            as_json(a for _, a, _, _ in known if a is not None),
-            as_json(o for _, _, o, _ in known if o),
-            as_json(ips),
-            int(bool(known) and all(cdn for _, _, _, cdn in known)),
-        )))
-    return locations
+    return dict(ips_of_hoster)
 
 
 HOST_COLUMNS = ("dns_status", "cname_chain", "ips")
@@ -182,7 +189,7 @@ def writers(db: Database) -> dict[str, IntervalWriter]:
     return {
         "hosts": IntervalWriter(db, "host_states", "host", HOST_COLUMNS),
         "ips": IntervalWriter(db, "ip_states", "ip", IP_COLUMNS),
-        "urls": IntervalWriter(db, "url_states", "url_id", URL_COLUMNS),
+        "urls": IntervalWriter(db, "url_states", "url_id", URL_COLUMNS, witnessed=True),
         "hosters": IntervalWriter(db, "hoster_states", "hoster_id", HOSTER_COLUMNS),
     }
 
@@ -190,3 +197,26 @@ def writers(db: Database) -> dict[str, IntervalWriter]:
 def source_id(db: Database, name: str, build: str) -> int:
     db.execute("INSERT OR IGNORE INTO sources (name, build) VALUES (?, ?)", [name, build or ""])
     return db.execute("SELECT id FROM sources WHERE name = ? AND build = ?", [name, build or ""]).fetchone()[0]
+
+
+def count_active_urls(db: Database, limit: int | None = None) -> int:
+    """How many URLs a crawl will revisit (the first `limit`, for a trial)."""
+    if limit is None:
+        return db.execute("SELECT COUNT(*) FROM urls WHERE active").fetchone()[0]
+    return db.execute("SELECT COUNT(*) FROM (SELECT 1 FROM urls WHERE active ORDER BY id LIMIT ?)",
+                      [limit]).fetchone()[0]
+
+
+def active_hosts(db: Database, limit: int | None = None) -> list[str]:
+    """The distinct hosts of the active URLs (of the first `limit` of them)."""
+    if limit is None:
+        return [row[0] for row in db.execute("SELECT DISTINCT host FROM urls WHERE active")]
+    return [row[0] for row in db.execute(
+        "SELECT DISTINCT host FROM (SELECT host FROM urls WHERE active ORDER BY id LIMIT ?)", [limit])]
+
+
+def rdap_network_id(db: Database, handle: str | None, cidr: str | None) -> int | None:
+    """The newest cached RDAP network with this handle and CIDR: an IP state links to it."""
+    row = db.execute("SELECT id FROM rdap_networks WHERE handle IS ? AND cidr IS ? ORDER BY fetched_at DESC LIMIT 1",
+                     [handle, cidr]).fetchone()
+    return row[0] if row else None

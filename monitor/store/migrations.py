@@ -263,6 +263,24 @@ def m007_retired_at(db: Database) -> None:
 
 
 @migrations()
+def m008_url_state_workers(db: Database) -> None:
+    # The crawl worker that made the observations of a URL state (its name: host:pid, or the name
+    # it was given). Not part of the state: the same state seen by another worker (a new pid every
+    # night) is the same state, and a new interval per worker would make the database grow with
+    # nights. So an interval records the worker of its first observation (the one that saw the
+    # change) and of its latest (moved with last_crawl); names are kept once, in `workers`, as
+    # `sources` keeps databases. NULL: written before workers were recorded.
+    db.execute(
+        """CREATE TABLE workers (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE        -- host:pid, or the name the worker was given
+        )"""
+    )
+    db.execute("ALTER TABLE url_states ADD COLUMN first_worker INTEGER REFERENCES workers(id)")
+    db.execute("ALTER TABLE url_states ADD COLUMN last_worker INTEGER REFERENCES workers(id)")
+
+
+@migrations()
 def m010_takedowns(db: Database) -> None:
     # A crawl that could not see (its resolver down, a large share of hosts or networks failing
     # at once) is kept but marked with why; it confirms no move and counts no takedown.

@@ -48,6 +48,11 @@ def totals(db: Database) -> list[tuple[str, int | None]]:
     ]
 
 
+def urls_now_with_outcome(db: Database, outcome: str) -> int:
+    """How many URLs had this outcome at their latest state."""
+    return db.execute("SELECT COUNT(*) FROM url_now WHERE outcome = ?", [outcome]).fetchone()[0]
+
+
 def stats_by(db: Database, by: str) -> tuple[list[dict], list[str]]:
     """Reported URLs grouped by one of STATS_SQL's keys: the rows and their columns."""
     cursor = db.execute(STATS_SQL[by])

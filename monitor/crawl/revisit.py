@@ -1,0 +1,136 @@
+"""Revisit one batch in a worker process: messages in, observations out; no database anywhere.
+
+    for observation in revisit(messages):      # messages: monitor.crawl.protocol, dicts or lines
+        ...
+
+This is the whole of a crawl worker as a function: the coordinator (``monitor.crawl.head``) calls
+it with a batch it streams from the store, and a task queue's worker on another machine could call
+it with a batch it was handed, with only this package installed. It starts
+``python -P -m monitor.crawl.scrapy_run``, feeds the messages to its stdin from a thread (the
+messages may be a lazy generator: the pipe's back-pressure paces it to the crawl), and yields each
+observation as its line arrives. Once the worker is done, its result line is checked: a worker
+that failed, stopped early, could not read its batch or lost observations raises
+``CrawlProcessError`` (after the observations it did make, which are true observations).
+
+Closing the generator early (the caller failed) kills the worker.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import suppress
+from pathlib import Path
+from typing import IO
+
+from ..errors import MonitorError
+from .protocol import Observation, ProtocolError, dumps, loads
+
+log = logging.getLogger("monitor.crawl")
+
+# The worker's output pipe: observations the coordinator has not read yet wait here instead of
+# blocking the worker's reactor (a write to a full pipe would stall every connection in flight)
+# while the coordinator commits a batch of states. Linux only; elsewhere the default.
+PIPE_SIZE = 1 << 20
+
+
+class CrawlProcessError(MonitorError):
+    """The crawling process failed."""
+
+
+def revisit(messages: Iterable[dict | str], *, log_level: int | None = None,
+            log_file: Path | None = None) -> Iterator[Observation]:
+    """The observations of one batch (see the module doc). ``log_level`` defaults to the level of
+    the ``monitor`` logger here; ``log_file`` is where the worker logs (else stderr)."""
+    level = log_level or logging.getLogger("monitor").level or logging.INFO
+    command = [sys.executable, "-P", "-m", "monitor.crawl.scrapy_run", "--log-level", str(level),
+               "--parent", str(os.getpid())]
+    if log_file is not None:
+        command += ["--log-file", str(log_file)]
+    # -P: never put the working directory on sys.path. Run from a checkout (cron's
+    # `cd /srv/monitor && monitor crawl`), `-m` would otherwise import ./monitor instead of the
+    # installed package.
+    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert child.stdin is not None and child.stdout is not None
+    if hasattr(fcntl, "F_SETPIPE_SZ"):
+        with suppress(OSError):
+            fcntl.fcntl(child.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    feeder = _Feeder(child.stdin, messages)
+    feeder.start()
+    result: dict | None = None
+    received = 0
+    try:
+        for line in child.stdout:
+            try:
+                message = loads(line)
+            except ProtocolError:
+                continue
+            if "observation" in message:
+                received += 1
+                yield Observation.from_json(message["observation"])
+            elif "result" in message:
+                result = message["result"]
+        code = child.wait()
+    except BaseException:  # the caller failed or stopped reading: so does the worker
+        child.kill()
+        child.wait()
+        raise
+    finally:
+        feeder.join(timeout=10)
+        child.stdout.close()
+    if feeder.error is not None:
+        raise feeder.error
+    _check(code, result, received, log_file)
+
+
+def _check(code: int, result: dict | None, received: int, log_file: Path | None) -> None:
+    where = f" ({log_file})" if log_file else ""
+    if code != 0 or result is None:
+        raise CrawlProcessError(f"the crawling process failed (exit code {code}); its messages are in the log{where}")
+    if result.get("input_error"):
+        raise CrawlProcessError(f"the crawling process could not read its batch: {result['input_error']}")
+    if result.get("item_errors"):
+        raise CrawlProcessError(f"{result['item_errors']} observations could not be handed over; see the log{where}")
+    if result.get("finish_reason") != "finished":
+        raise CrawlProcessError(f"the crawl stopped early ({result.get('finish_reason')})")
+    if result.get("urls") != received:
+        raise CrawlProcessError(f"the crawling process made {result.get('urls')} observations, {received} arrived")
+    missing = int(result.get("read", 0)) - received
+    if missing > 0 or result.get("spider_errors"):
+        log.warning("%d URLs have no state this crawl: %d responses could not be handled; see the log%s",
+                    max(missing, 0), result.get("spider_errors", 0), where)
+
+
+class _Feeder(threading.Thread):
+    """Writes the messages to the worker's stdin, then closes it. A daemon: should everything else
+    fail, it never keeps the process alive."""
+
+    def __init__(self, stdin: IO[bytes], messages: Iterable[dict | str]) -> None:
+        super().__init__(name="monitor-batch-feeder", daemon=True)
+        self.stdin = stdin
+        self.messages = messages
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        messages = iter(self.messages)
+        try:
+            for message in messages:  # an error here: the batch could not be read (the store?)
+                line = message if isinstance(message, str) else dumps(message)
+                try:
+                    self.stdin.write((line if line.endswith("\n") else line + "\n").encode("utf-8"))
+                except OSError:  # BrokenPipeError: the worker is gone; its exit says why
+                    return
+        except BaseException as error:
+            self.error = error
+        finally:
+            close = getattr(messages, "close", None)  # a generator: let it close what it opened
+            if close is not None:
+                with suppress(Exception):
+                    close()
+            with suppress(OSError):
+                self.stdin.close()
