@@ -272,3 +272,9 @@ def test_broken_csv_and_impossible_dates_are_clear(db, tmp_path):
     result, rejected = do_import(db, dated)
     assert result.rejected == 1 and "is not a date" in rejected[0].reason
 
+
+def test_a_first_url_that_splits_into_a_url_cell_is_no_csv_header(db, tmp_path):
+    path = tmp_path / "reports.txt"
+    path.write_text("http://a.example.com/x,url\nhttp://b.example.com/y;url\n")
+    result, rejected = do_import(db, path)
+    assert (result.added, result.rejected) == (2, 0), rejected
