@@ -133,6 +133,26 @@ def test_a_crawl_gap_is_not_invented(old_store):
     db.close()
 
 
+def test_every_old_spelling_still_finds_its_url(old_store, run):
+    open_store(old_store).close()
+    for spelling in ["http://img.example.com/ä", "http://img.example.com/a/../%C3%A4",
+                     "HTTP://IMG.example.com:80/%C3%A4#top"]:
+        shown = json.loads(run("history", spelling, "--format", "json").stdout)
+        assert shown["url"] == "http://img.example.com/%C3%A4"
+        assert shown["aliases"] == ["http://img.example.com/a/../%C3%A4", "http://img.example.com/ä"]
+    # A refused URL is found by its stored spelling, says why, and can be retired by it.
+    refused = run("history", "http://xn--a.example.com/", "--format", "json")
+    assert refused.exit_code == 0, refused.output
+    shown = json.loads(refused.stdout)
+    assert shown["refused"].endswith("is not the punycode of a valid international name")
+    assert [p["outcome"] for p in shown["periods"]] == ["unresolved"]
+    assert run("retire", "http://xn--a.example.com/").stdout.strip() == "1 retired, 0 already retired, 0 unknown"
+    # The issue's URL is now evil.example's, and good.example has no URL left.
+    assert json.loads(run("history", "http://evil.example\\@good.example/x", "--format", "json").stdout)[
+        "hoster"] == "evil.example"
+    assert "good.example" not in run("hosters").stdout
+
+
 def test_rows_of_a_later_table_follow_their_merged_url(old_store):
     """A table another migration adds that points at urls (say a note per URL) is not left pointing
     at a URL that is gone."""
