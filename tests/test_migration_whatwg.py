@@ -164,3 +164,11 @@ def test_rows_of_a_later_table_follow_their_merged_url(old_store):
     db = open_store(old_store)
     assert db.execute("SELECT url_id, note FROM notes ORDER BY id").fetchall() == [(2, "seen by partner"), (8, "fine")]
     db.close()
+
+
+def test_a_reader_shows_a_database_not_yet_upgraded_as_it_is(old_store, run):
+    result = run("history", "http://example.org/ok", "--format", "json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert (shown["url"], shown["aliases"], shown["refused"]) == ("http://example.org/ok", [], None)
+    assert "m009_whatwg_urls" in [m.name for m in migrations.pending(Database(old_store))]
