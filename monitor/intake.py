@@ -146,7 +146,10 @@ CSV_DELIMITERS = (",", ";", "\t")
 def _csv_delimiter(header: str) -> str | None:
     """The delimiter that splits a header line into cells one of which is `url`, or None if it is
     no CSV header. The delimiter must be in the line: a lone "url" line is a text file's content.
+    So must its first cell be no http(s) URL: `http://x.example/a,url` is a text file's first URL.
     Should a header split into a `url` cell more than one way, the standard comma wins."""
+    if header.lstrip().lower().startswith(("http:", "https:")):
+        return None
     for delimiter in CSV_DELIMITERS:
         if delimiter in header and "url" in _header_cells(header, delimiter):
             return delimiter

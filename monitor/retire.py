@@ -65,8 +65,9 @@ def _retire_records(
             try:
                 url = normalise(record.url).url
             except InvalidURL as error:
-                # What is no URL at all cannot be a reported one: the reason says what is wrong.
-                changed, reason = None, str(error)
+                # A URL stored before the parser refused its spelling is found as it was stored;
+                # anything else is no URL at all, and the reason says what is wrong.
+                changed, reason = retirer.url(record.url.strip()), str(error)
             else:
                 changed, reason = retirer.url(url), "not a reported URL"
             if changed is None:

@@ -55,8 +55,8 @@ def test_every_bad_line_is_named_with_its_number_and_reason(db, tmp_path):
     reasons = [r.reason for r in rejected]
     assert "scheme 'ftp' is not http or https" in reasons[0]
     assert "white space" in reasons[1]
-    assert reasons[2] == "no host"
-    assert "not a valid DNS name" in reasons[3]
+    assert reasons[2] == "host 'nohost' has no dot: not a public DNS name"  # a browser skips the third slash
+    assert "has an empty label" in reasons[3]
     assert "longer than 8192 bytes" in reasons[4]
     assert "not an IPv6 address" in reasons[5]
     assert "not a URL" in reasons[6]
@@ -271,3 +271,10 @@ def test_broken_csv_and_impossible_dates_are_clear(db, tmp_path):
     dated.write_text("url,reported_at\nhttp://a.example.com/,0001-01-01T00:00:00+01:00\n")
     result, rejected = do_import(db, dated)
     assert result.rejected == 1 and "is not a date" in rejected[0].reason
+
+
+def test_a_first_url_that_splits_into_a_url_cell_is_no_csv_header(db, tmp_path):
+    path = tmp_path / "reports.txt"
+    path.write_text("http://a.example.com/x,url\nhttp://b.example.com/y;url\n")
+    result, rejected = do_import(db, path)
+    assert (result.added, result.rejected) == (2, 0), rejected

@@ -139,7 +139,7 @@ def test_a_hoster_named_by_itself_a_host_or_a_url(added, store, named):
 def test_an_unknown_hoster_is_a_one_line_error(added, store):
     for named, message in [
         ("beta.example.org", "Error: example.org: no reported URL has this hoster (see `monitor hosters`)"),
-        ("not a host", "Error: not a host: not a hoster, host or URL (host 'not a host' is not a valid DNS name)"),
+        ("not a host", "Error: not a host: not a hoster, host or URL ('not a host' is not a host name or IP address)"),
     ]:
         result = added("retire", "--hoster", named)
         assert result.exit_code == 1

@@ -35,7 +35,7 @@ def test_an_old_database_is_upgraded_in_place_keeping_its_data(tmp_path):
     assert db.execute("SELECT url FROM urls").fetchall() == [("http://example.com/",)]
     assert [m.name for m in migrations.applied(db)] == [
         "m001_intake", "m002_history", "m003_resolution_caches", "m004_moves", "m005_views", "m006_rdap_network_lookup",
-        "m007_retired_at", "m008_url_state_workers", "m010_takedowns"]
+        "m007_retired_at", "m008_url_state_workers", "m009_whatwg_urls", "m010_takedowns"]
     db.close()
 
 
@@ -107,3 +107,11 @@ def test_active_and_retired_at_cannot_disagree(db):
     assert db.execute("SELECT active, retired_at FROM urls").fetchall() == [(0, "2026-12-01T00:00:00Z")]
     with pytest.raises(sqlite3.IntegrityError, match="active must be 0"):
         db.execute("UPDATE urls SET active = 1")  # back, but still dated
+
+
+def test_every_schema_step_is_registered_in_order():
+    """A step written without its @migrations() decorator would never run (a merge once did that)."""
+    from monitor.store import migrations as module
+
+    steps = sorted(name for name in vars(module) if name.startswith("m0"))
+    assert [m.name for m in migrations._migrations] == steps

@@ -40,19 +40,26 @@ def stats(db: Database, by: str | None = None) -> tuple[list[dict], list[str]]:
 
 
 def history(db: Database, url: str) -> dict:
-    """A reported URL as stored, with the periods of its own states, oldest first."""
+    """A reported URL as stored, with the periods of its own states, oldest first; `aliases`: the
+    spellings once stored for it; `refused`: why today's parser refuses its stored spelling."""
+    invalid = None
     try:
         normalised = normalise(url).url
     except InvalidURL as error:
-        raise NotFound(f"{url}: not a valid URL ({error})") from None
-    row = queries.reported_url(db, normalised)
+        # Perhaps a URL stored before the parser refused its spelling: it is kept as it was.
+        normalised, invalid = url.strip(), error
+    row = queries.reported_url(db, normalised) or queries.reported_url_by_alias(db, url.strip())
     if row is None:
+        if invalid is not None:
+            raise NotFound(f"{url}: not a valid URL ({invalid})")
         raise NotFound(f"{normalised}: not a reported URL (add it with `monitor add`)")
     periods = [{**period, "countries": json.loads(period["countries"] or "[]"),
                 "asns": json.loads(period["asns"] or "[]")} for period in queries.url_periods(db, row["id"])]
     return {**{key: row[key] for key in ("url", "hoster", "host", "reported_at", "reference", "source",
                                          "added_at")},
-            "active": bool(row["active"]), "retired_at": row["retired_at"], "periods": periods}
+            "active": bool(row["active"]), "retired_at": row["retired_at"],
+            "aliases": queries.url_aliases(db, row["id"]), "refused": queries.url_refusal(db, row["id"]),
+            "periods": periods}
 
 
 def crawl_summary_rows(summary) -> list[dict]:

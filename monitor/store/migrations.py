@@ -8,6 +8,9 @@ grows with changes, not with nights. Times are ISO 8601 UTC strings ("2026-11-28
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from ..urls import InvalidURL, normalise
+from .respell import respell_urls
+
 migrations = Migrations("monitor")
 
 
@@ -278,6 +281,53 @@ def m008_url_state_workers(db: Database) -> None:
     )
     db.execute("ALTER TABLE url_states ADD COLUMN first_worker INTEGER REFERENCES workers(id)")
     db.execute("ALTER TABLE url_states ADD COLUMN last_worker INTEGER REFERENCES workers(id)")
+
+
+@migrations()
+def m009_whatwg_urls(db: Database) -> None:
+    # URL identity now follows the WHATWG URL standard (monitor.urls): every stored URL is spelled
+    # again by it, and spellings that become one URL are merged (monitor.store.respell says how).
+    # Every spelling ever stored, and what it was counted under, stays findable here.
+    db.execute(
+        """CREATE TABLE url_aliases (
+            alias TEXT PRIMARY KEY,          -- a spelling once stored in urls.url
+            url_id INTEGER NOT NULL REFERENCES urls(id),  -- the URL it is now
+            old_id INTEGER NOT NULL,         -- its urls.id then (another one's if merged)
+            reason TEXT NOT NULL,            -- respelled, merged
+            old_host TEXT NOT NULL,
+            old_hoster TEXT NOT NULL,
+            source TEXT,                     -- the old row's report fields, kept whole for a merged one
+            reference TEXT,
+            reported_at TEXT,
+            added_at TEXT NOT NULL,
+            active INTEGER NOT NULL,
+            retired_at TEXT,
+            recorded_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX url_aliases_url ON url_aliases(url_id)")
+    # Stored URLs the standard (or our rules) refuses: kept as they were, listed for a person.
+    db.execute(
+        """CREATE TABLE url_refusals (
+            url_id INTEGER PRIMARY KEY REFERENCES urls(id),
+            reason TEXT NOT NULL,
+            recorded_at TEXT NOT NULL
+        )"""
+    )
+    # States of a merged URL that overlapped in crawls with the URL it was merged into, as they were.
+    db.execute("CREATE TABLE url_states_merged AS SELECT * FROM url_states WHERE 0")
+    db.execute("ALTER TABLE url_states_merged ADD COLUMN merged_into INTEGER REFERENCES urls(id)")
+    db.execute("ALTER TABLE url_states_merged ADD COLUMN merged_at TEXT")
+    from . import utcnow  # here, not above: the package imports this module
+
+    def respell(url: str) -> tuple[str, str, str] | str:
+        try:
+            reported = normalise(url)
+        except InvalidURL as error:
+            return str(error)
+        return reported.url, reported.host, reported.hoster
+
+    respell_urls(db, respell, utcnow())
 
 
 @migrations()

@@ -85,13 +85,45 @@ STATS_SQL = {
 }
 
 
+_REPORTED_URL = """SELECT u.id, u.url, h.name AS hoster, u.host, u.reported_at, u.reference, u.source, u.added_at,
+                          u.active, u.retired_at
+                   FROM urls u JOIN hosters h ON h.id = u.hoster_id"""
+
+
 def reported_url(db: Database, url: str) -> dict | None:
-    """A normalised URL's row with its hoster's name, or None."""
-    rows = list(db.query(
-        """SELECT u.id, u.url, h.name AS hoster, u.host, u.reported_at, u.reference, u.source, u.added_at,
-                  u.active, u.retired_at
-           FROM urls u JOIN hosters h ON h.id = u.hoster_id WHERE u.url = ?""", [url]))
+    """A normalised URL's row with its hoster's name, or None. (Or a URL stored in a spelling the
+    parser now refuses, given exactly as stored: see url_refusals.)"""
+    rows = list(db.query(f"{_REPORTED_URL} WHERE u.url = ?", [url]))
     return rows[0] if rows else None
+
+
+# m009's tables: a reader may open a database that has not had that upgrade yet.
+
+
+def reported_url_by_alias(db: Database, alias: str) -> dict | None:
+    """The row of the URL a spelling stored before m009 now is, or None."""
+    if not db["url_aliases"].exists():
+        return None
+    rows = list(db.query(f"{_REPORTED_URL} WHERE u.id = (SELECT url_id FROM url_aliases WHERE alias = ?)", [alias]))
+    return rows[0] if rows else None
+
+
+def url_aliases(db: Database, url_id: int) -> list[str]:
+    """The other spellings once stored for a URL (respelled, or merged into it, by m009), sorted.
+    (A merged report spelled as the URL is now keeps its row there, but is no other spelling.)"""
+    if not db["url_aliases"].exists():
+        return []
+    return [row[0] for row in db.execute(
+        """SELECT alias FROM url_aliases WHERE url_id = ? AND alias != (SELECT url FROM urls WHERE id = url_id)
+           ORDER BY alias""", [url_id])]
+
+
+def url_refusal(db: Database, url_id: int) -> str | None:
+    """Why today's parser refuses a stored URL (kept as it was by m009), or None."""
+    if not db["url_refusals"].exists():
+        return None
+    row = db.execute("SELECT reason FROM url_refusals WHERE url_id = ?", [url_id]).fetchone()
+    return row[0] if row else None
 
 
 def url_periods(db: Database, url_id: int) -> list[dict]:
