@@ -407,7 +407,8 @@ def timeline(ctx: click.Context, hoster: str, fmt: str, output: str | None) -> N
 
     assert output is not None  # a chart without --output was refused above
     moves_of = detect.list_moves(db, detect.MoveFilter(hoster=hoster))
-    chart.timeline_chart(shown, moves_of, sys.stdout.buffer if output == "-" else Path(output), fmt)
+    footer = chart.Footer(attribution=[a["text"] for a in _credits(db)])
+    chart.timeline_chart(shown, moves_of, sys.stdout.buffer if output == "-" else Path(output), fmt, footer)
     if output != "-":
         click.echo(f"wrote {output}")
 
