@@ -28,7 +28,7 @@ from .crawl import run
 from .report import attribution, views
 from .resolve import lookup as resolve_lookup
 from .resolve import update
-from .report.formats import FORMATS, render, render_object
+from .report.formats import FORMATS, REPORT_FORMATS, render, render_object
 from . import store
 
 
@@ -229,7 +229,8 @@ def retire(ctx: click.Context, urls: tuple[str, ...], path: Path | None, hoster:
 def hosters(ctx: click.Context, country: str | None, fmt: str) -> None:
     """Hosters with their reported URLs and latest location."""
     db = _reader(ctx)
-    click.echo(render(views.hosters(db, country), fmt, views.HOSTER_COLUMNS, attribution.plain(attribution.for_store(db))))
+    credit = attribution.plain(attribution.for_store(db))
+    click.echo(render(views.hosters(db, country), fmt, views.HOSTER_COLUMNS, credit))
 
 
 @cli.command()
@@ -411,6 +412,29 @@ def timeline(ctx: click.Context, hoster: str, fmt: str, output: str | None) -> N
     chart.timeline_chart(shown, moves_of, sys.stdout.buffer if output == "-" else Path(output), fmt, footer)
     if output != "-":
         click.echo(f"wrote {output}")
+
+
+@cli.command()
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]),
+              help="First day of the period (default: the first crawl's).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day of the period (default: the last crawl's).")
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="md", show_default=True)
+@click.option("--output", help="File to write ('-': standard output, the default).")
+@click.pass_context
+def report(ctx: click.Context, since, until, fmt: str, output: str | None) -> None:
+    """The period report: hosters that left the home country by destination (with hotline or not),
+    those that came home, hosters abroad, URLs by country and month, takedown times, top networks,
+    degraded crawls; HTML with charts and evidence, Markdown, CSV (the headline table) or JSON."""
+    if output not in (None, "-") and not Path(output).parent.is_dir():
+        raise click.UsageError(f"--output {output}: the folder {Path(output).parent} does not exist")
+    config = _config(ctx)
+    db = _reader(ctx)
+    _note_stale_moves(db, config, since.date().isoformat() if since else None)
+    from .report import period as period_report
+
+    text = period_report.render(db, config.home_country, since.date() if since else None,
+                                until.date() if until else None, fmt)
+    _echo_output(text, output)
 
 
 @cli.command()

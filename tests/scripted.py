@@ -23,7 +23,8 @@ DBIP = [{"name": "DBIP-Country-Lite", "build": "2026-02-01T00:00:00Z"},
 GONE = None  # a night none of the hoster's hosts resolved
 
 
-def script(db, nights: dict[str, list], *, sources: list[dict] | None = None, urls: dict[str, int] | None = None) -> None:
+def script(db, nights: dict[str, list], *, sources: list[dict] | None = None,
+           urls: dict[str, int] | None = None) -> None:
     """nights: hoster -> one entry per night: a location tuple, a list of them (a round-robin
     set), GONE, or ("relabel", country, asn, ip): the same ip placed elsewhere. `sources`: the
     databases each crawl records as used (as a crawl's `sources` JSON); `urls`: how many reported

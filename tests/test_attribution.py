@@ -8,9 +8,9 @@ import io
 import json
 
 import pytest
+from scripted import DBIP, MD, NL, script
 
 from monitor.report.attribution import attributions, for_store
-from scripted import DBIP, MD, NL, script
 
 DBIP_TEXT = "IP Geolocation by DB-IP (https://db-ip.com), licensed under CC BY 4.0"
 GEOLITE_TEXT = ("This product includes GeoLite2 data created by MaxMind, available from https://www.maxmind.com, "
@@ -51,8 +51,8 @@ def test_the_store_credits_what_its_crawls_recorded(db):
     assert [a.text for a in for_store(db)] == [DBIP_TEXT]
     # A value's own source (ip_states -> sources) counts even where no crawl listed it.
     source = db.execute("INSERT INTO sources (name, build) VALUES ('GeoLite2-ASN', '2026-01-01')").lastrowid
-    db.execute("INSERT INTO ip_states (ip, first_crawl, last_crawl, asn, asn_source) VALUES ('127.1.1.1', 1, 1, 64501, ?)",
-               [source])
+    db.execute("INSERT INTO ip_states (ip, first_crawl, last_crawl, asn, asn_source) "
+               "VALUES ('127.1.1.1', 1, 1, 64501, ?)", [source])
     db.conn.commit()
     assert [a.text for a in for_store(db)] == [DBIP_TEXT, GEOLITE_TEXT]
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import datetime, timedelta, timezone
-from itertools import combinations
+from datetime import UTC, datetime, timedelta
+from itertools import combinations, pairwise
 
 import pytest
+from scripted import DBIP, MD, NL, script
 
 from monitor.report import chart
 from monitor.report.colours import CDN_FACE, FIXED, OTHERS, country_colour, text_colour
-from scripted import DBIP, MD, NL, script
 
-T0 = datetime(2026, 3, 1, 2, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 2, tzinfo=UTC)
 COUNTRY_COLOURS = set(FIXED.values()) | set(OTHERS)
 
 
@@ -111,7 +111,7 @@ def test_the_date_axis_reads_right_for_any_span(days, expected, form):
     assert all(e in shown_text for e in expected), shown_text
     assert all(re.fullmatch(form, t) for t in shown_text), shown_text
     boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
-    assert all(a.x1 + 4 < b.x0 for a, b in zip(boxes, boxes[1:])), shown_text  # no overlap
+    assert all(a.x1 + 4 < b.x0 for a, b in pairwise(boxes)), shown_text  # no overlap
     assert boxes[0].x0 >= 0 and boxes[-1].x1 <= fig.get_figwidth() * fig.dpi  # none cut off
     chart.plt.close(fig)
 

@@ -46,7 +46,8 @@ class Attribution:
         linked = f'<a href="{escape(self.url)}">{escape(self.link_text)}</a>'
         text = text.replace(escape(self.link_text), linked, 1).replace(f" ({escape(self.url)})", "", 1)
         if self.licence and self.licence_url:
-            text = text.replace(escape(self.licence), f'<a href="{escape(self.licence_url)}">{escape(self.licence)}</a>', 1)
+            licence = f'<a href="{escape(self.licence_url)}">{escape(self.licence)}</a>'
+            text = text.replace(escape(self.licence), licence, 1)
         return text
 
     def to_json(self) -> dict:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator  # noqa: E402
 
-from ..countries import country_name  # noqa: E402
+from ..countries import country_in_sentence, country_name  # noqa: E402
 from .colours import CDN_EDGE, CDN_FACE, CDN_HATCH, country_colour, text_colour  # noqa: E402
 
 # 8 inches at 150 dpi: 1200 px as PNG, and close to the width of an A4 page's text, so that the
@@ -132,7 +132,7 @@ def date_axis(ax, start: float, end: float, width_pt: float) -> str:
     if span <= 3:
         fit = most(95)  # "28 Feb 12:00"
         hours = next((h for h in (1, 2, 3, 6, 12, 24) if span * 24 / h <= fit), 24)
-        ax.xaxis.set_major_locator(mdates.HourLocator(byhour=range(0, 24, hours), tz=timezone.utc))
+        ax.xaxis.set_major_locator(mdates.HourLocator(byhour=range(0, 24, hours), tz=UTC))
         ax.xaxis.set_major_formatter(FuncFormatter(
             lambda x, _pos: (lambda d: f"{d.day} {d:%b} {d:%H:%M}")(mdates.num2date(x))))
         return f"{years} (UTC)"
@@ -147,7 +147,7 @@ def date_axis(ax, start: float, end: float, width_pt: float) -> str:
     fit = most(70)  # "Sep 2026"
     step = next((s for s in _STEPS_MONTHS if months / s <= fit), 0)
     if step and step < 12:
-        ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=range(1, 13, step), tz=timezone.utc))
+        ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=range(1, 13, step), tz=UTC))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{mdates.num2date(x):%b %Y}"))
         return "UTC"
     fit = most(45)  # "2026"
@@ -380,7 +380,7 @@ def destinations_figure(rows: list[dict], home: str, period: dict, footer: Foote
     left = _widest(fig, names, FONT) + 0.2
     right = _widest(fig, notes, FONT) + 0.25
     ax = fig.add_axes((left / WIDTH, _inches(fig, bottom), 1 - (left + right) / WIDTH, _inches(fig, plot)))
-    _title(fig, f"Where the hosters that left {country_name(home)} went",
+    _title(fig, f"Where the hosters that left {country_in_sentence(home)} went",
            f"{_day(period['since'])} to {_day(period['until'])} · hosters that left, by destination")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -389,7 +389,7 @@ def destinations_figure(rows: list[dict], home: str, period: dict, footer: Foote
     if not rows:
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.text(0.5, 0.5, f"No hoster left {country_name(home)} in this period.", transform=ax.transAxes,
+        ax.text(0.5, 0.5, f"No hoster left {country_in_sentence(home)} in this period.", transform=ax.transAxes,
                 ha="center", va="center", fontsize=FONT + 1, color=MUTED)
         _draw_footer(fig, footer_lines)
         return fig

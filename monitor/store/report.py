@@ -37,7 +37,7 @@ def crawls_between(db: Database, start: str, end: str) -> list[dict]:
 
 def crawl_dates(db: Database) -> tuple[str | None, str | None]:
     """The start of the first and of the last crawl in the store."""
-    return tuple(db.execute("SELECT MIN(started_at), MAX(started_at) FROM crawls").fetchone())  # type: ignore[return-value]
+    return tuple(db.execute("SELECT MIN(started_at), MAX(started_at) FROM crawls").fetchone())
 
 
 def moves_first_seen_between(db: Database, kinds: Sequence[str], start: str, end: str) -> list[dict]:
