@@ -82,7 +82,8 @@ def test_a_cdn_period_is_hatched_grey_and_labelled_never_a_countrys_colour():
     assert not drawn & COUNTRY_COLOURS  # not the United States' red, nor any country's
     assert "hidden behind a CDN" in text
     assert "hidden behind a CDN (country unknown)" in text  # the legend says what the hatching means
-    assert "United States" not in text  # the edge's country is not presented as where it is
+    assert "United States" not in text and "→ US" not in text  # the edge's country is not shown as a place
+    assert "went behind a CDN, 5 Mar" in text
 
 
 def _visible_texts(fig):

@@ -311,8 +311,8 @@ def _draw_periods(ax, periods: list[dict], starts: list[float], ends: list[float
             bar.patches[0].set_gid(f"period{index}-{code}")
 
 
-_KIND_WORDS = {"left-home": "left home", "came-home": "came home", "abroad": "moved", "masked": "hid",
-               "unmasked": "came out"}
+_KIND_WORDS = {"left-home": "left home", "came-home": "came home", "abroad": "moved",
+               "unmasked": "out from behind a CDN"}
 
 
 def _draw_moves(ax, renderer, moves: list[dict]) -> None:
@@ -327,10 +327,11 @@ def _draw_moves(ax, renderer, moves: list[dict]) -> None:
         at = _time(move["first_seen_after"])
         when = datetime.fromisoformat(move["first_seen_after"].replace("Z", "+00:00"))
         route = f"{'+'.join(move['from_countries'])} → {'+'.join(move['to_countries'])}"
-        if move["kind"] == "masked":
-            route = f"{'+'.join(move['from_countries'])} → behind a CDN"
-        candidates = [f"{_KIND_WORDS.get(move['kind'], move['kind'])}: {route}, {when.day} {when:%b}",
-                      f"{route}, {when.day} {when:%b}", route]
+        day = f"{when.day} {when:%b}"
+        if move["kind"] == "masked":  # the new countries are an edge's: not named
+            candidates = [f"went behind a CDN, {day}", "behind a CDN", "CDN"]
+        else:
+            candidates = [f"{_KIND_WORDS.get(move['kind'], move['kind'])}: {route}, {day}", f"{route}, {day}", route]
         placed = None
         for text in candidates:
             for row, y in enumerate(rows):

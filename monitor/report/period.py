@@ -54,8 +54,9 @@ PERIOD_RULE = ("A hoster counts as having left in the period when a confirmed mo
 
 
 def period_of(db: Database, since: date | None, until: date | None) -> Period:
-    """The period asked for; a bound left out is the first or last crawl's day."""
-    first, last = stored.crawl_dates(db)
+    """The period asked for. Left out, it runs from the first report or crawl, whichever came
+    first (URLs reported before the first crawl count in the figures by month), to the last crawl."""
+    first, last = stored.store_dates(db)
     if (since is None and first is None) or (until is None and last is None):
         raise InputError("no crawl in the database yet: run `monitor crawl` first, or give --since and --until")
     since = since or date.fromisoformat(first[:10])  # type: ignore[index]

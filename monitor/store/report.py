@@ -35,9 +35,12 @@ def crawls_between(db: Database, start: str, end: str) -> list[dict]:
            WHERE started_at >= :start AND started_at < :end ORDER BY id""", {"start": start, "end": end})]
 
 
-def crawl_dates(db: Database) -> tuple[str | None, str | None]:
-    """The start of the first and of the last crawl in the store."""
-    return tuple(db.execute("SELECT MIN(started_at), MAX(started_at) FROM crawls").fetchone())
+def store_dates(db: Database) -> tuple[str | None, str | None]:
+    """The first thing the store knows (a report or a crawl) and the start of its last crawl."""
+    return tuple(db.execute(
+        """SELECT MIN((SELECT MIN(started_at) FROM crawls),
+                      COALESCE((SELECT MIN(COALESCE(reported_at, added_at)) FROM urls), '9')),
+                  (SELECT MAX(started_at) FROM crawls)""").fetchone())
 
 
 def moves_first_seen_between(db: Database, kinds: Sequence[str], start: str, end: str) -> list[dict]:
