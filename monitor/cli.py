@@ -24,10 +24,10 @@ from .logs import log_to_file
 from .store.takedowns import degraded_crawls
 from .takedowns import refresh_takedowns
 from .crawl import run
-from .report import views
+from .report import attribution, views
 from .resolve import lookup as resolve_lookup
 from .resolve import update
-from .report.formats import FORMATS, render, render_object
+from .report.formats import FORMATS, REPORT_FORMATS, render, render_object
 from . import store
 
 
@@ -117,6 +117,11 @@ def _reader(ctx: click.Context) -> Database:
         click.echo(f"note: the database is at an older schema ({len(pending)} step(s) to go); the next "
                    "command that writes (crawl, import, refresh) upgrades it. Showing what is there.", err=True)
     return db
+
+
+def _credits(db: Database) -> list[dict]:
+    """The attribution the store's geolocation and ASN databases require, as JSON objects."""
+    return [a.to_json() for a in attribution.for_store(db)]
 
 
 def _echo_output(text: str, output: str | None) -> None:
@@ -222,7 +227,9 @@ def retire(ctx: click.Context, urls: tuple[str, ...], path: Path | None, hoster:
 @click.pass_context
 def hosters(ctx: click.Context, country: str | None, fmt: str) -> None:
     """Hosters with their reported URLs and latest location."""
-    click.echo(render(views.hosters(_reader(ctx), country), fmt, views.HOSTER_COLUMNS))
+    db = _reader(ctx)
+    credit = attribution.plain(attribution.for_store(db))
+    click.echo(render(views.hosters(db, country), fmt, views.HOSTER_COLUMNS, credit))
 
 
 @cli.command()
@@ -231,8 +238,10 @@ def hosters(ctx: click.Context, country: str | None, fmt: str) -> None:
 @click.pass_context
 def stats(ctx: click.Context, by: str | None, fmt: str) -> None:
     """Totals, or reported URLs by country, ASN or month."""
-    rows, columns = views.stats(_reader(ctx), by)
-    click.echo(render(rows, fmt, columns))
+    db = _reader(ctx)
+    rows, columns = views.stats(db, by)
+    credit = attribution.plain(attribution.for_store(db)) if by in views.STATS_PLACED else None
+    click.echo(render(rows, fmt, columns, credit))
 
 
 @cli.command()
@@ -241,7 +250,9 @@ def stats(ctx: click.Context, by: str | None, fmt: str) -> None:
 @click.pass_context
 def history(ctx: click.Context, url: str, fmt: str) -> None:
     """A reported URL (any spelling of it) as stored, with what each crawl saw."""
-    click.echo(render_object(views.history(_reader(ctx), url), fmt, views.HISTORY_PERIOD_COLUMNS))
+    db = _reader(ctx)
+    click.echo(render_object(views.history(db, url), fmt, views.HISTORY_PERIOD_COLUMNS,
+                             attribution=_credits(db)))
 
 
 @cli.command()
@@ -260,14 +271,18 @@ def lookup(ctx: click.Context, query: str, fmt: str) -> None:
         db = store.reader(config)
     with closing(db) if db is not None else nullcontext():
         result = resolve_lookup.lookup(config, query, db)
+    credits = attribution.attributions(
+        (s["name"], s["build"] or "") for address in result["addresses"] for s in address["sources"].values())
     if fmt == "json":
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        click.echo(json.dumps({**result, "attribution": [a.to_json() for a in credits]}, indent=2, ensure_ascii=False))
         return
     dns = result["dns"]
     click.echo(f"{result['host']} (hoster {result['hoster']}): DNS {dns['status']}"
                + (f" via {' -> '.join(dns['cname_chain'])}" if dns["cname_chain"] else ""))
     if result["addresses"]:
         click.echo(render(resolve_lookup.lookup_rows(result), "table"))
+        if credits:
+            click.echo(f"\nSources: {attribution.plain(credits)}")
 
 
 @cli.command("update-databases")
@@ -337,12 +352,13 @@ def moves(ctx: click.Context, since, from_country, to_country, kind, hoster, rel
     config = _config(ctx)
     db = _reader(ctx)
     _note_stale_moves(db, config, since.date().isoformat() if since else None)
+    credit = attribution.plain(attribution.for_store(db))
     if relabels:
-        click.echo(render(detect.list_relabels(db), fmt, detect.RELABEL_FIELDS))
+        click.echo(render(detect.list_relabels(db), fmt, detect.RELABEL_FIELDS, credit))
         return
     where = detect.MoveFilter(since=since.date().isoformat() if since else None, from_country=from_country,
                               to_country=to_country, kind=kind, hoster=hoster)
-    click.echo(render(detect.list_moves(db, where), fmt, detect.MOVE_FIELDS))
+    click.echo(render(detect.list_moves(db, where), fmt, detect.MOVE_FIELDS, credit))
 
 
 def _note_stale_moves(db: Database, config: config_module.Config, since: str | None = None) -> None:
@@ -385,15 +401,39 @@ def timeline(ctx: click.Context, hoster: str, fmt: str, output: str | None) -> N
     db = _reader(ctx)
     shown = detect.timeline(db, hoster)
     if fmt not in ("png", "svg"):
-        _echo_output(render_object(shown, fmt, detect.PERIOD_FIELDS), output)
+        _echo_output(render_object(shown, fmt, detect.PERIOD_FIELDS, attribution=_credits(db)), output)
         return
     from .report import chart  # matplotlib loads only when a chart is asked for
 
     assert output is not None  # a chart without --output was refused above
     moves_of = detect.list_moves(db, detect.MoveFilter(hoster=hoster))
-    chart.timeline_chart(shown, moves_of, sys.stdout.buffer if output == "-" else Path(output), fmt)
+    footer = chart.Footer(attribution=[a["text"] for a in _credits(db)])
+    chart.timeline_chart(shown, moves_of, sys.stdout.buffer if output == "-" else Path(output), fmt, footer)
     if output != "-":
         click.echo(f"wrote {output}")
+
+
+@cli.command()
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]),
+              help="First day of the period (default: the first crawl's).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day of the period (default: the last crawl's).")
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="md", show_default=True)
+@click.option("--output", help="File to write ('-': standard output, the default).")
+@click.pass_context
+def report(ctx: click.Context, since, until, fmt: str, output: str | None) -> None:
+    """The period report: hosters that left the home country by destination (with hotline or not),
+    those that came home, hosters abroad, URLs by country and month, takedown times, top networks,
+    degraded crawls; HTML with charts and evidence, Markdown, CSV (the headline table) or JSON."""
+    if output not in (None, "-") and not Path(output).parent.is_dir():
+        raise click.UsageError(f"--output {output}: the folder {Path(output).parent} does not exist")
+    config = _config(ctx)
+    db = _reader(ctx)
+    _note_stale_moves(db, config, since.date().isoformat() if since else None)
+    from .report import period as period_report
+
+    text = period_report.render(db, config.home_country, since.date() if since else None,
+                                until.date() if until else None, fmt)
+    _echo_output(text, output)
 
 
 @cli.command()

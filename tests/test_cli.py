@@ -94,7 +94,7 @@ def test_stats(run, reports, tmp_path):
     by_country = json.loads(run("stats", "--by", "country", "--format", "json").stdout)
     month = by_country[0]["month"]
     assert by_country == [{"month": month, "country": "unknown", "urls": 3, "online": 0, "taken_down": 0,
-                           "reappeared": 0, "avg_days_to_takedown": None}]
+                           "reappeared": 0, "avg_days_to_takedown": None, "attribution": None}]
     csv_file = tmp_path / "dated.csv"
     csv_file.write_text("url,reported_at\nhttp://old.example.com/,2021-06-15\n")
     run("import", str(csv_file))
@@ -181,7 +181,8 @@ def test_empty_csv_output_still_has_its_header(run, reports, args, header):
     run("add", "not-a-url" if args[0] == "stats" else "http://img.alpha.nl/a.jpg")  # stats: an empty store
     result = run(*args, "--format", "csv")
     assert result.exit_code == 0
-    assert result.stdout == header + "\n"
+    # Listings that can show a country or ASN always have the attribution column, filled or not.
+    assert result.stdout == header + ",attribution\n"
 
 
 def test_country_options_take_any_case_and_refuse_what_is_no_country(run, reports):

@@ -75,7 +75,7 @@ def test_timeline_chart(scripted, tmp_path, fmt, magic):
     assert output.read_bytes().startswith(magic)
     if fmt == "svg":
         text = output.read_text()
-        assert "NL -&gt; MD, 2026-03-04" in text  # each move labelled
+        assert "left home: NL → MD, 4 Mar" in text  # each move labelled
         assert "unresolved" in text
     else:
         from PIL import Image

@@ -11,6 +11,7 @@ from ..store import queries
 from ..urls import InvalidURL, normalise
 
 STATS_BY = tuple(queries.STATS_SQL)
+STATS_PLACED = ("country", "asn", "takedown-country")  # groupings that show geolocation data
 # Columns of each listing, so that an empty one still prints its header (CSV readers need it).
 HOSTER_COLUMNS = ("hoster", "urls", "active_urls", "retired_urls", "first_added", "status", "countries", "asns")
 HISTORY_PERIOD_COLUMNS = ("start", "end", "outcome", "http_status", "final_url", "connected_ip", "countries", "asns")
