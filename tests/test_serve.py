@@ -1,5 +1,6 @@
-"""monitor serve: Datasette on loopback over a scripted history, read over HTTP and in Chromium;
-logins, the refusal to serve beyond loopback without them, and a database it may not write."""
+"""monitor serve: Datasette on loopback over a scripted history, read over HTTP and in Chromium
+(what an analyst sees: readable cells, hosters linked to their timeline); logins, the refusal to
+serve beyond loopback without them, and a database it may not write."""
 
 from __future__ import annotations
 
@@ -28,9 +29,10 @@ from monitor.cli import cli
 from monitor.config import Config, Serve, load_file
 from monitor.detect import refresh_moves
 from monitor.errors import ConfigError, ServeError
+from monitor.intake import add_urls
 from monitor.report import serve as serving
 from monitor.store import open_store
-from scripted import CA, GONE, MD, NL, script
+from scripted import CA, CDN, DE, GONE, MD, NL, RU, script
 
 PASSWORD = "correct horse battery"
 
@@ -41,10 +43,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def scripted_store(path: Path, refresh: bool = True) -> Path:
-    """The three hosters' nights; refresh: the moves a crawl's end would have written."""
+HOSTERS = {"alpha.test": [NL, NL, MD, MD], "beta.test": [NL, GONE, CA, CA], "gamma.test": [MD, MD, MD]}
+
+
+def scripted_store(path: Path, refresh: bool = True, hosters: dict = HOSTERS,
+                   more_urls: tuple[str, ...] = ()) -> Path:
+    """The hosters' nights; refresh: the moves a crawl's end would have written."""
     db = open_store(path)
-    script(db, {"alpha.test": [NL, NL, MD, MD], "beta.test": [NL, GONE, CA, CA], "gamma.test": [MD, MD, MD]})
+    script(db, hosters)
+    add_urls(db, more_urls, on_reject=print)
+    db.conn.commit()
     if refresh:
         refresh_moves(db, Config(home_country="NL"))
     db.close()
@@ -97,6 +105,25 @@ def server(tmp_path_factory):
     stop(process)
 
 
+# Moves confirmed on 2026-03-04 (night 4) but late.test's, confirmed on 2026-03-06; alpha.test has
+# three reported URLs, the others one each.
+WORLD = {**HOSTERS, "delta.test": [NL, NL, [MD, DE], [MD, DE]], "edge.test": [NL, NL, CDN, CDN],
+         "roam.test": [RU, RU, MD, MD], "late.test": [NL, NL, NL, NL, MD, MD]}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A second server: more hosters and moves."""
+    folder = tmp_path_factory.mktemp("world")
+    database = scripted_store(folder / "monitor.db", hosters=WORLD,
+                              more_urls=("http://www.alpha.test/2.jpg", "https://alpha.test/3"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start(monitor_serve(write_config(folder, database), "--port", str(port)), base)
+    yield base
+    stop(process)
+
+
 def get_json(url: str, opener=urllib.request.urlopen):
     with opener(url, timeout=10) as response:
         return json.load(response)
@@ -122,14 +149,21 @@ def test_moves_since_a_date(server):
     assert get_json(server + "/monitor/moves_since.json?since=2027-01-01&_shape=array") == []
 
 
-def test_timeline_links_are_paths_without_scheme_or_host(server):
-    rows = get_json(server + "/monitor/moves_since.json?since=2026-01-01&_shape=array")
-    assert rows[0]["timeline"] == "/monitor/timeline?hoster=alpha.test"
+def test_hosters_link_to_their_timeline_by_paths_without_scheme_or_host(server):
     page = get_text(server + "/monitor/moves_since?since=2026-01-01")
-    assert '<a href="/monitor/timeline?hoster=alpha.test">' in page  # still a link in the page
-    assert server + "/monitor/timeline" not in page
-    timeline = get_json(server + rows[0]["timeline"].replace("/timeline?", "/timeline.json?_shape=array&"))
+    assert '<a href="/monitor/timeline?hoster=alpha.test">alpha.test</a>' in page
+    assert server + "/monitor/timeline" not in page  # right whatever name or proxy the browser reached us by
+    hosters = get_text(server + "/monitor/hosters")
+    assert '<a href="/monitor/timeline?hoster=beta.test">beta.test</a>' in hosters
+    # The JSON keeps the lists as stored: only the HTML is for reading.
+    timeline = get_json(server + "/monitor/timeline.json?hoster=alpha.test&_shape=array")
     assert [r["countries"] for r in timeline] == ['["NL"]', '["MD"]']
+
+
+def test_reported_urls_are_shown_but_not_linked(server):
+    page = get_text(server + "/monitor/urls")
+    assert ">http://img.alpha.test/1.jpg<" in page
+    assert 'href="http://img.alpha.test' not in page
 
 
 def test_each_canned_query_answers(server):
@@ -144,6 +178,28 @@ def test_each_canned_query_answers(server):
 def test_pages_have_titles_and_descriptions(server):
     page = get_text(server + "/monitor")
     assert "Moves since a date" in page and "Hosters that were in NL and are now abroad" in page
+
+
+def cells(page: str, column: str) -> list[str]:
+    """The HTML of a result column's cells, in row order."""
+    return [c.strip() for c in re.findall(rf'<td class="col-{column}(?: [^"]*)?">(.*?)</td>', page, re.S)]
+
+
+def test_lists_read_as_plain_text_and_countries_with_their_names(world):
+    page = get_text(world + "/monitor/timeline?hoster=delta.test")
+    assert cells(page, "countries") == ["NL Netherlands", "DE Germany<br>MD Moldova"]
+    assert cells(page, "asns") == ["64501", "64511<br>64521"]
+    assert cells(page, "ips") == ["127.1.1.1", "127.2.1.1<br>127.3.1.1"]
+    moves = get_text(world + "/monitor/moves?hoster_id=4")  # a table page: delta.test's move
+    assert cells(moves, "from_countries") == ["NL Netherlands"]
+    assert cells(moves, "to_countries") == ["DE Germany<br>MD Moldova"]
+    assert cells(moves, "destination_has_hotline") == ["unknown"]  # MD is not in the hotline file
+
+
+def test_cdn_reads_yes_or_no(world):
+    page = get_text(world + "/monitor/timeline?hoster=edge.test")
+    assert cells(page, "countries") == ["NL Netherlands", "US United States"]
+    assert cells(page, "cdn") == ["no", "yes"]
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")

@@ -99,16 +99,17 @@ def url_periods(db: Database, url_id: int) -> list[dict]:
            WHERE s.url_id = ? ORDER BY s.first_crawl""", [url_id]))
 
 
-def canned_queries(home: str, timeline: str) -> dict[str, dict]:
-    """Datasette's canned queries; `timeline` is an SQL expression giving a hoster's timeline link."""
+def canned_queries(home: str) -> dict[str, dict]:
+    """Datasette's canned queries, in the order the front page lists them. Hoster names in the
+    results are shown as links to their timeline by the Datasette plugin (monitor.report.datasette_site)."""
     return {
         "moves_since": {
             "title": "Moves since a date",
             "description": "Confirmed moves of hosters between countries, oldest first (date: YYYY-MM-DD).",
-            "sql": f"""SELECT h.name AS hoster, m.kind, m.from_countries, m.to_countries, m.from_asns, m.to_asns,
+            "sql": """SELECT h.name AS hoster, m.kind, m.from_countries, m.to_countries, m.from_asns, m.to_asns,
                              m.last_seen_before, m.first_seen_after, m.confirmed_at,
                              CASE m.destination_has_hotline WHEN 1 THEN 'yes' WHEN 0 THEN 'no' ELSE 'unknown' END
-                               AS destination_has_hotline, {timeline}
+                               AS destination_has_hotline
                       FROM moves m JOIN hosters h ON h.id = m.hoster_id
                       WHERE m.confirmed_at >= :since ORDER BY m.confirmed_at, h.name""",
         },
@@ -116,7 +117,7 @@ def canned_queries(home: str, timeline: str) -> dict[str, dict]:
             "title": f"Hosters that were in {home} and are now abroad",
             "description": f"Located in {home} at some crawl; at their latest crawl located, but not in {home}.",
             "sql": f"""SELECT h.name AS hoster, n.countries AS now_countries, n.asns AS now_asns, n.as_orgs,
-                             (SELECT COUNT(*) FROM urls u WHERE u.hoster_id = h.id) AS urls, {timeline}
+                             (SELECT COUNT(*) FROM urls u WHERE u.hoster_id = h.id) AS urls
                       FROM hoster_now n JOIN hosters h ON h.id = n.hoster_id
                       WHERE n.status = 'located'
                         AND NOT EXISTS (SELECT 1 FROM json_each(n.countries) WHERE value = '{home}')

@@ -1,0 +1,105 @@
+"""The Datasette plugin behind `monitor serve`: what an analyst reads instead of raw storage.
+
+The store keeps lists as JSON, countries as ISO codes and flags as 0/1, which is right for
+scripts (the JSON and CSV exports stay exactly as stored) but not for a person reading a page. So
+in HTML only: lists become plain text, country codes carry their names, flags read yes/no, every
+hoster links to its timeline, and reported URLs are never links (they point at abuse material;
+nobody should reach it by a stray click).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import quote
+
+from datasette import hookimpl
+from datasette.utils.asgi import Response
+from markupsafe import Markup, escape
+
+from ..countries import country_name, is_country
+
+PLUGIN = "datasette-auth-passwords"
+
+# -- cells -----------------------------------------------------------------------------------------
+
+_COUNTRY_COLUMN = re.compile(r"(?:^|_)(?:country|countries)$")
+_FLAGS = {"cdn", "active", "down_now", "reappeared"}  # 0/1 columns (ip_states.cdn is text: the operator)
+_URL = re.compile(r"\s*https?://", re.IGNORECASE)
+
+
+
+def cell(value: object, column: str, table: str | None, timeline: str | None) -> Markup | None:
+    """A cell as an analyst reads it, or None for Datasette's own rendering. `timeline` is the
+    path of the timeline query, which takes ?hoster=."""
+    if column == "destination_has_hotline" and table == "moves" and value in (0, 1, None):
+        return Markup({1: "yes", 0: "no", None: "unknown"}[value])  # NULL: the hotline file does not know
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None  # NULL, a float, bytes, or a foreign key Datasette has expanded to a link
+    if timeline and isinstance(value, str) and _links_to_timeline(column, table):
+        return Markup('<a href="{}?hoster={}">{}</a>').format(timeline, quote(value, safe=""), value)
+    if column in _FLAGS and value in (0, 1):
+        return Markup("yes" if value else "no")
+    if not isinstance(value, str):
+        return None
+    if value.startswith("["):
+        items = _scalar_list(value)
+        if items is not None:
+            return _list(items, _is_country_column(column))
+    if _is_country_column(column) and is_country(value):
+        return escape(_country(value))
+    if _URL.match(value):
+        return escape(value)  # text, not Datasette's automatic link
+    return None
+
+
+def _links_to_timeline(column: str, table: str | None) -> bool:
+    # Query results name hosters in a `hoster` column; the hosters table by their name.
+    return column == "hoster" or (table == "hosters" and column == "name")
+
+
+def _is_country_column(column: str) -> bool:
+    return bool(_COUNTRY_COLUMN.search(column))
+
+
+def _scalar_list(text: str) -> list | None:
+    """The items of a JSON list of strings and numbers, or None for anything else (crawls.sources
+    is a list of objects: it stays JSON)."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(items, list) or not all(isinstance(i, (str, int, float)) for i in items):
+        return None
+    return items
+
+
+def _list(items: list, countries: bool) -> Markup:
+    if not items:
+        return Markup('<span class="none">none</span>')
+    shown = [_country(i) if countries and isinstance(i, str) else str(i) for i in items]
+    # One item a line: country and AS names may hold commas ("Virgin Islands, British", "Amazon.com, Inc.").
+    return Markup("<br>").join(escape(s) for s in shown)
+
+
+def _country(code: str) -> str:
+    name = country_name(code)
+    return code if name == code else f"{code} {name}"
+
+
+# -- Datasette hooks -------------------------------------------------------------------------------
+
+
+@hookimpl
+def render_cell(value, column, table, database, datasette):
+    timeline = datasette.urls.query(database, "timeline") if database else None
+    return cell(value, column, table, timeline)
+
+
+@hookimpl
+def forbidden(datasette, request):
+    """A browser not logged in goes to the login form, which a bare 403 page does not link;
+    scripts (no text/html in Accept) keep the 403."""
+    if request.actor is None and datasette.plugin_config(PLUGIN) and "text/html" in request.headers.get("accept", ""):
+        return Response.redirect(datasette.urls.path("/-/login"))
+    return None

@@ -1,0 +1,59 @@
+"""monitor.report.datasette_site without a server: how cells read."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.report.datasette_site import cell
+
+TIMELINE = "/monitor/timeline"
+
+
+@pytest.mark.parametrize("value, column, table, shown", [
+    ('["NL"]', "countries", None, "NL Netherlands"),
+    ('["DE", "MD"]', "to_countries", "moves", "DE Germany<br>MD Moldova"),
+    ("NL", "country", "ip_states", "NL Netherlands"),
+    ("CD", "registry_country", "asn_prefixes", "CD Congo, The Democratic Republic of the"),
+    ("unknown", "country", None, None),  # a row label, not a code: left alone
+    ("XX", "country", None, None),  # not a country the list knows
+    ("[64501, 64502]", "asns", None, "64501<br>64502"),
+    ('["127.1.1.1"]', "ips", None, "127.1.1.1"),
+    ('["Amazon.com, Inc.", "<b>"]', "as_orgs", None, "Amazon.com, Inc.<br>&lt;b&gt;"),  # escaped, one a line
+    ("[]", "countries", None, '<span class="none">none</span>'),
+    ('[{"name": "DBIP-Country-Lite"}]', "sources", "crawls", None),  # objects stay JSON
+    ('{"head": 3}', "counts", "crawls", None),
+    ("[not json", "detail", "url_states", None),
+    (1, "cdn", None, "yes"),
+    (0, "cdn", "hoster_states", "no"),
+    ("Cloudflare", "cdn", "ip_states", None),  # ip_states.cdn names the operator
+    (1, "active", "urls", "yes"),
+    (0, "destination_has_hotline", "moves", "no"),
+    (None, "destination_has_hotline", "moves", "unknown"),
+    (64501, "asn", "ip_states", None),
+    (None, "countries", None, None),
+])
+def test_cells_read_as_an_analyst_reads_them(value, column, table, shown):
+    assert cell(value, column, table, TIMELINE) == shown
+
+
+@pytest.mark.parametrize("value, column, table, href", [
+    ("alpha.test", "hoster", None, "/monitor/timeline?hoster=alpha.test"),
+    ("2001:db8::5", "hoster", None, "/monitor/timeline?hoster=2001%3Adb8%3A%3A5"),
+    ("beta.test", "name", "hosters", "/monitor/timeline?hoster=beta.test"),
+])
+def test_hosters_and_hosts_link_to_the_timeline(value, column, table, href):
+    assert cell(value, column, table, TIMELINE) == f'<a href="{href}">{value}</a>'
+
+
+def test_a_hoster_name_is_escaped_in_its_link():
+    assert cell('a"b<c', "hoster", None, TIMELINE) == '<a href="/monitor/timeline?hoster=a%22b%3Cc">a&#34;b&lt;c</a>'
+
+
+@pytest.mark.parametrize("value", ["http://img.alpha.test/1.jpg", " HTTPS://x.test/a?b=1"])
+def test_reported_urls_are_text_never_links(value):
+    # Datasette would link any http(s) value; these point at abuse material.
+    assert cell(value, "url", "urls", TIMELINE) == value.replace("&", "&amp;")
+
+
+def test_a_name_column_elsewhere_is_not_a_hoster():
+    assert cell("ExampleNet", "name", "rdap_networks", TIMELINE) is None
