@@ -1,10 +1,11 @@
-"""monitor.report.datasette_site without a server: how cells read."""
+"""monitor.report.datasette_site without a server: how cells read, and where a timeline request
+for a host or URL is sent."""
 
 from __future__ import annotations
 
 import pytest
 
-from monitor.report.datasette_site import cell
+from monitor.report.datasette_site import cell, timeline_redirect
 
 TIMELINE = "/monitor/timeline"
 
@@ -40,6 +41,7 @@ def test_cells_read_as_an_analyst_reads_them(value, column, table, shown):
     ("alpha.test", "hoster", None, "/monitor/timeline?hoster=alpha.test"),
     ("2001:db8::5", "hoster", None, "/monitor/timeline?hoster=2001%3Adb8%3A%3A5"),
     ("beta.test", "name", "hosters", "/monitor/timeline?hoster=beta.test"),
+    ("img.beta.test", "host", "urls", "/monitor/timeline?hoster=img.beta.test"),
 ])
 def test_hosters_and_hosts_link_to_the_timeline(value, column, table, href):
     assert cell(value, column, table, TIMELINE) == f'<a href="{href}">{value}</a>'
@@ -57,3 +59,19 @@ def test_reported_urls_are_text_never_links(value):
 
 def test_a_name_column_elsewhere_is_not_a_hoster():
     assert cell("ExampleNet", "name", "rdap_networks", TIMELINE) is None
+
+
+@pytest.mark.parametrize("path, query, location", [
+    ("/monitor/timeline", b"hoster=img.alpha.test", "/monitor/timeline?hoster=alpha.test"),
+    ("/monitor/timeline.json", b"hoster=http%3A%2F%2FIMG.alpha.test%2F1.jpg&_shape=array",
+     "/monitor/timeline.json?hoster=alpha.test&_shape=array"),
+    ("/monitor/timeline", b"hoster=%5B2001%3Adb8%3A%3A0005%5D", "/monitor/timeline?hoster=2001%3Adb8%3A%3A5"),
+    ("/monitor/timeline", b"hoster=x.delta.blogspot.com", "/monitor/timeline?hoster=delta.blogspot.com"),
+    ("/monitor/timeline", b"hoster=alpha.test", None),  # already the hoster's name
+    ("/monitor/timeline", b"hoster=", None),  # the empty form
+    ("/monitor/timeline", b"hoster=not+a+host%21", None),  # nothing to normalise: finds nothing
+    ("/monitor/moves_since", b"hoster=img.alpha.test", None),  # other queries are left alone
+    ("/other/timeline", b"hoster=img.alpha.test", None),  # not a database served
+])
+def test_a_timeline_for_a_host_or_url_is_sent_to_the_hoster(path, query, location):
+    assert timeline_redirect(path, query, ["monitor"]) == location

@@ -155,6 +155,8 @@ def test_hosters_link_to_their_timeline_by_paths_without_scheme_or_host(server):
     assert server + "/monitor/timeline" not in page  # right whatever name or proxy the browser reached us by
     hosters = get_text(server + "/monitor/hosters")
     assert '<a href="/monitor/timeline?hoster=beta.test">beta.test</a>' in hosters
+    urls = get_text(server + "/monitor/urls")
+    assert '<a href="/monitor/timeline?hoster=img.gamma.test">img.gamma.test</a>' in urls  # a host: see below
     # The JSON keeps the lists as stored: only the HTML is for reading.
     timeline = get_json(server + "/monitor/timeline.json?hoster=alpha.test&_shape=array")
     assert [r["countries"] for r in timeline] == ['["NL"]', '["MD"]']
@@ -164,6 +166,31 @@ def test_reported_urls_are_shown_but_not_linked(server):
     page = get_text(server + "/monitor/urls")
     assert ">http://img.alpha.test/1.jpg<" in page
     assert 'href="http://img.alpha.test' not in page
+
+
+@pytest.mark.parametrize("given", ["img.alpha.test", "IMG.Alpha.TEST.", "www.alpha.test", "http://img.alpha.test/1.jpg",
+                                   "HTTP://img.ALPHA.test:80/1.jpg#top"])
+def test_a_timeline_is_reached_from_any_host_or_url_of_the_hoster(server, given):
+    expected = get_json(server + "/monitor/timeline.json?hoster=alpha.test&_shape=array")
+    assert [r["status"] for r in expected] == ["located", "located"]
+    query = urllib.parse.urlencode({"hoster": given, "_shape": "array"})
+    assert get_json(f"{server}/monitor/timeline.json?{query}") == expected
+
+
+def test_the_timeline_page_says_which_hoster_it_shows(server):
+    host, port = server.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", "/monitor/timeline?hoster=" + urllib.parse.quote("http://img.beta.test/1.jpg"))
+        response = connection.getresponse()
+        assert (response.status, response.getheader("Location")) == (302, "/monitor/timeline?hoster=beta.test")
+    finally:
+        connection.close()
+    page = get_text(server + "/monitor/timeline?hoster=img.beta.test")
+    assert '<input type="text" id="qp1" name="hoster" value="beta.test">' in page
+    assert cells(page, "status") == ["located", "unresolved", "located"]
+    # Not a host at all: no redirect, and nothing found, as for a name nobody reported.
+    assert get_json(server + "/monitor/timeline.json?hoster=not+a+host%21&_shape=array") == []
 
 
 def test_each_canned_query_answers(server):
@@ -381,7 +408,8 @@ def guarded(tmp_path_factory):
 
 
 PROTECTED = ["/", "/monitor", "/monitor/urls", "/monitor/urls.json", "/monitor/moves_since.json?since=2026-01-01",
-             "/monitor.json?sql=select+url+from+urls", "/-/metadata.json"]
+             "/monitor.json?sql=select+url+from+urls", "/-/metadata.json",
+             "/monitor/timeline.json?hoster=img.alpha.test"]
 
 
 @pytest.mark.parametrize("path", PROTECTED)

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import quote
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, quote, urlencode
 
 from datasette import hookimpl
-from datasette.utils.asgi import Response
+from datasette.utils.asgi import Response, asgi_send_redirect
 from markupsafe import Markup, escape
 
 from ..countries import country_name, is_country
+from ..urls import InvalidURL, hoster_or_host
 
 PLUGIN = "datasette-auth-passwords"
 
@@ -31,7 +33,7 @@ _URL = re.compile(r"\s*https?://", re.IGNORECASE)
 
 def cell(value: object, column: str, table: str | None, timeline: str | None) -> Markup | None:
     """A cell as an analyst reads it, or None for Datasette's own rendering. `timeline` is the
-    path of the timeline query, which takes ?hoster=."""
+    path of the timeline query, which takes ?hoster= (any host or URL of the hoster)."""
     if column == "destination_has_hotline" and table == "moves" and value in (0, 1, None):
         return Markup({1: "yes", 0: "no", None: "unknown"}[value])  # NULL: the hotline file does not know
     if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -54,8 +56,8 @@ def cell(value: object, column: str, table: str | None, timeline: str | None) ->
 
 
 def _links_to_timeline(column: str, table: str | None) -> bool:
-    # Query results name hosters in a `hoster` column; the hosters table by their name.
-    return column == "hoster" or (table == "hosters" and column == "name")
+    # Query results name hosters in a `hoster` column; the tables by their name and their hosts.
+    return column == "hoster" or (table == "hosters" and column == "name") or (table == "urls" and column == "host")
 
 
 def _is_country_column(column: str) -> bool:
@@ -87,6 +89,29 @@ def _country(code: str) -> str:
     return code if name == code else f"{code} {name}"
 
 
+# -- the timeline accepts any host or URL of the hoster --------------------------------------------
+
+_TIMELINE_PATH = re.compile(r"/(?P<database>[^/]+)/timeline(?:\.\w+)?")
+
+
+def timeline_redirect(path: str, query_string: bytes, databases: Iterable[str]) -> str | None:
+    """Where to send a request for the timeline query whose ?hoster= is a host, an IP or a URL
+    rather than the hoster's name (the query's SQL can only compare names), or None. The same
+    path (and format) with the hoster's name: the page and its form then show what was looked up."""
+    match = _TIMELINE_PATH.fullmatch(path)
+    if not match or match["database"] not in databases:
+        return None
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    given = next((v for k, v in pairs if k == "hoster"), "")
+    try:
+        name = hoster_or_host(given) if given.strip() else given
+    except InvalidURL:
+        return None  # not a host or URL at all: the query finds nothing, as for an unknown name
+    if name == given:
+        return None
+    return f"{path}?{urlencode([(k, name if k == 'hoster' else v) for k, v in pairs])}"
+
+
 # -- Datasette hooks -------------------------------------------------------------------------------
 
 
@@ -94,6 +119,22 @@ def _country(code: str) -> str:
 def render_cell(value, column, table, database, datasette):
     timeline = datasette.urls.query(database, "timeline") if database else None
     return cell(value, column, table, timeline)
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    def wrap(app):
+        async def normalise_timeline(scope, receive, send):
+            if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+                location = timeline_redirect(scope["path"], scope.get("query_string", b""), datasette.databases)
+                if location:
+                    await asgi_send_redirect(send, location)
+                    return
+            await app(scope, receive, send)
+
+        return normalise_timeline
+
+    return wrap
 
 
 @hookimpl

@@ -143,7 +143,8 @@ def canned_queries(home: str) -> dict[str, dict]:
         },
         "timeline": {
             "title": "A hoster's timeline",
-            "description": "Its locations crawl by crawl, as periods (hoster: a name from the hosters table).",
+            "description": "Its locations crawl by crawl, as periods (hoster: its name, any of its hosts, or a "
+                           "reported URL of it).",
             "sql": """SELECT f.started_at AS start, COALESCE(l.finished_at, l.started_at) AS end, s.status,
                              s.countries, s.asns, s.as_orgs, s.ips, s.cdn
                       FROM hoster_states s JOIN hosters h ON h.id = s.hoster_id
