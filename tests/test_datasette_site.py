@@ -1,11 +1,14 @@
-"""monitor.report.datasette_site without a server: how cells read, and where a timeline request
-for a host or URL is sent."""
+"""monitor.report.datasette_site without a server: how cells read, where a timeline request for
+a host or URL is sent, and the has_hotline SQL function the moves-by-destination query calls."""
 
 from __future__ import annotations
+
+import sqlite3
 
 import pytest
 
 from monitor.report.datasette_site import cell, timeline_redirect
+from monitor.store.queries import register_functions
 
 TIMELINE = "/monitor/timeline"
 
@@ -75,3 +78,17 @@ def test_a_name_column_elsewhere_is_not_a_hoster():
 ])
 def test_a_timeline_for_a_host_or_url_is_sent_to_the_hoster(path, query, location):
     assert timeline_redirect(path, query, ["monitor"]) == location
+
+
+@pytest.mark.parametrize("country, on, answer", [
+    ("DE", "2026-03-04T02:00:00Z", 1),
+    ("CA", "2026-03-04", 0),  # left INHOPE in 2020 (data/hotlines.csv)
+    ("ZZ", "2026-03-04", None),
+    ("behind a CDN", "2026-03-04", None),
+    ("DE", None, None),
+    ("DE", "not a date", None),
+])
+def test_has_hotline_in_sql(country, on, answer):
+    conn = sqlite3.connect(":memory:")
+    register_functions(conn)
+    assert conn.execute("SELECT has_hotline(?, ?)", [country, on]).fetchone()[0] == answer

@@ -5,6 +5,7 @@ serve beyond loopback without them, and a database it may not write."""
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import http.client
 import http.cookiejar
@@ -29,6 +30,7 @@ from monitor.cli import cli
 from monitor.config import Config, Serve, load_file
 from monitor.detect import refresh_moves
 from monitor.errors import ConfigError, ServeError
+from monitor.hotlines import has_hotline
 from monitor.intake import add_urls
 from monitor.report import serve as serving
 from monitor.store import open_store
@@ -229,6 +231,35 @@ def test_cdn_reads_yes_or_no(world):
     assert cells(page, "cdn") == ["no", "yes"]
 
 
+def yes_no(country: str, day: str) -> str:
+    return {True: "yes", False: "no", None: "unknown"}[has_hotline(country, datetime.date.fromisoformat(day))]
+
+
+def destinations(base: str, since: str, until: str) -> list[tuple]:
+    query = urllib.parse.urlencode({"since": since, "until": until, "_shape": "array"})
+    return [(r["destination_country"], r["hosters"], r["urls"], r["moves"], r["kinds"], r["has_hotline"])
+            for r in get_json(f"{base}/monitor/moves_by_destination.json?{query}")]
+
+
+def test_moves_by_destination_country_in_a_period(world):
+    md = yes_no("MD", "2026-03-04")  # the file is partial: whatever it says of MD, never a guess
+    assert destinations(world, "2026-03-01", "2026-03-05") == [
+        # alpha.test (3 URLs), delta.test (to MD and DE at once) and roam.test (from RU)
+        ("MD", 3, 5, 3, "abroad, left-home", md),
+        ("CA", 1, 1, 1, "left-home", "no"),  # Cybertip.ca left INHOPE in 2020
+        ("DE", 1, 1, 1, "left-home", "yes"),
+        ("behind a CDN", 1, 1, 1, "masked", "unknown"),  # edge.test: its countries are the CDN's edges
+    ]
+    # Both days are included; late.test's move was confirmed on the 6th.
+    late = [("MD", 1, 1, 1, "left-home", yes_no("MD", "2026-03-06"))]
+    assert destinations(world, "2026-03-06", "2026-03-06") == late
+    assert destinations(world, "2026-03-05", "") == late  # empty: open-ended
+    assert destinations(world, "", "2026-03-03") == []
+    assert destinations(world, "", "")[0][:4] == ("MD", 4, 6, 4)
+    page = get_text(world + "/monitor/moves_by_destination?since=2026-03-01&until=2026-03-05")
+    assert cells(page, "destination_country") == ["MD Moldova", "CA Canada", "DE Germany", "behind a CDN"]
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_the_moves_page_in_headless_chromium(server, tmp_path):
     result = subprocess.run(
@@ -409,7 +440,7 @@ def guarded(tmp_path_factory):
 
 PROTECTED = ["/", "/monitor", "/monitor/urls", "/monitor/urls.json", "/monitor/moves_since.json?since=2026-01-01",
              "/monitor.json?sql=select+url+from+urls", "/-/metadata.json",
-             "/monitor/timeline.json?hoster=img.alpha.test"]
+             "/monitor/moves_by_destination.json?since=&until=", "/monitor/timeline.json?hoster=img.alpha.test"]
 
 
 @pytest.mark.parametrize("path", PROTECTED)

@@ -19,6 +19,7 @@ from datasette.utils.asgi import Response, asgi_send_redirect
 from markupsafe import Markup, escape
 
 from ..countries import country_name, is_country
+from ..store import queries as store_queries
 from ..urls import InvalidURL, hoster_or_host
 
 PLUGIN = "datasette-auth-passwords"
@@ -119,6 +120,11 @@ def timeline_redirect(path: str, query_string: bytes, databases: Iterable[str]) 
 def render_cell(value, column, table, database, datasette):
     timeline = datasette.urls.query(database, "timeline") if database else None
     return cell(value, column, table, timeline)
+
+
+@hookimpl
+def prepare_connection(conn):
+    store_queries.register_functions(conn)
 
 
 @hookimpl

@@ -3,7 +3,13 @@ Datasette's canned queries, so each figure has one definition wherever it is sho
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import date
+
 from sqlite_utils import Database
+
+from ..countries import is_country
+from ..hotlines import has_hotline
 
 # Online comes from the last healthy crawl that made HTTP requests (a dns-only crawl cannot say),
 # and counts only URLs still revisited: a retired URL's last state says nothing about that crawl.
@@ -113,6 +119,15 @@ def canned_queries(home: str) -> dict[str, dict]:
                       FROM moves m JOIN hosters h ON h.id = m.hoster_id
                       WHERE m.confirmed_at >= :since ORDER BY m.confirmed_at, h.name""",
         },
+        "moves_by_destination": {
+            "title": "Moves by destination country in a period",
+            "description": "Hosters whose confirmed moves in the period (since and until: YYYY-MM-DD, both days "
+                           "included; empty: open) went to each country, with their reported URLs, and whether "
+                           "the country had a hotline on the day of the last of those moves. A move to several "
+                           "countries counts in each; a move behind a CDN counts apart (its countries are "
+                           "edges).",
+            "sql": MOVES_BY_DESTINATION,
+        },
         "home_now_abroad": {
             "title": f"Hosters that were in {home} and are now abroad",
             "description": f"Located in {home} at some crawl; at their latest crawl located, but not in {home}.",
@@ -152,3 +167,54 @@ def canned_queries(home: str) -> dict[str, dict]:
                       WHERE h.name = :hoster ORDER BY s.first_crawl""",
         },
     }
+
+
+# A masked move's countries are a CDN's edges, which say nothing about where the content sits, so
+# such moves form a row of their own; a move whose new location has no country forms one too.
+BEHIND_A_CDN = "behind a CDN"
+NO_COUNTRY = "unknown"
+MOVES_BY_DESTINATION = f"""
+    WITH period AS (
+        SELECT hoster_id, kind, to_countries, confirmed_at FROM moves
+        WHERE (:since = '' OR confirmed_at >= :since)
+          AND (:until = '' OR confirmed_at < date(:until, '+1 day'))
+    ), destinations AS (
+        SELECT p.hoster_id, p.kind, p.confirmed_at, j.value AS country
+        FROM period p, json_each(p.to_countries) j WHERE p.kind != 'masked'
+        UNION ALL
+        SELECT hoster_id, kind, confirmed_at, '{BEHIND_A_CDN}' FROM period WHERE kind = 'masked'
+        UNION ALL
+        SELECT hoster_id, kind, confirmed_at, '{NO_COUNTRY}' FROM period
+        WHERE kind != 'masked' AND json_array_length(to_countries) = 0
+    ), per_country AS (
+        SELECT country, COUNT(DISTINCT hoster_id) AS hosters, COUNT(*) AS moves,
+               has_hotline(country, MAX(confirmed_at)) AS hotline
+        FROM destinations GROUP BY country
+    )
+    SELECT c.country AS destination_country, c.hosters,
+           (SELECT COUNT(*) FROM urls u
+            WHERE u.hoster_id IN (SELECT hoster_id FROM destinations d WHERE d.country = c.country)) AS urls,
+           c.moves,
+           (SELECT group_concat(kind, ', ') FROM (SELECT DISTINCT kind FROM destinations d
+                                                  WHERE d.country = c.country ORDER BY kind)) AS kinds,
+           CASE c.hotline WHEN 1 THEN 'yes' WHEN 0 THEN 'no' ELSE 'unknown' END AS has_hotline
+    FROM per_country c ORDER BY c.hosters DESC, urls DESC, c.country"""
+
+
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """SQL functions the canned queries use: has_hotline(country, date) is 1, 0 or NULL
+    (unknown), per monitor.hotlines, on the date an ISO 8601 time begins with."""
+    conn.create_function("has_hotline", 2, _has_hotline, deterministic=True)
+
+
+def _has_hotline(country: object, when: object) -> int | None:
+    if not (isinstance(country, str) and is_country(country) and isinstance(when, str)):
+        return None  # a row label (behind a CDN, unknown) or a NULL: nothing is known
+    try:
+        on = date.fromisoformat(when[:10])
+    except ValueError:
+        return None
+    answer = has_hotline(country, on)
+    return None if answer is None else int(answer)
