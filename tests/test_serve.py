@@ -1,6 +1,6 @@
 """monitor serve: Datasette on loopback over a scripted history, read over HTTP and in Chromium
-(what an analyst sees: readable cells, hosters linked to their timeline); logins, the refusal to
-serve beyond loopback without them, and a database it may not write."""
+(what an analyst sees: the questions first, readable cells, hosters linked to their timeline);
+logins, the refusal to serve beyond loopback without them, and a database it may not write."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from datasette_auth_passwords.utils import verify_password
+from markupsafe import escape
 
 from monitor.cli import cli
 from monitor.config import Config, Serve, load_file
@@ -34,6 +35,7 @@ from monitor.hotlines import has_hotline
 from monitor.intake import add_urls
 from monitor.report import serve as serving
 from monitor.store import open_store
+from monitor.store.queries import canned_queries
 from scripted import CA, CDN, DE, GONE, MD, NL, RU, script
 
 PASSWORD = "correct horse battery"
@@ -204,9 +206,16 @@ def test_each_canned_query_answers(server):
         assert isinstance(get_json(f"{server}/monitor/{query}.json?_shape=array"), list)
 
 
-def test_pages_have_titles_and_descriptions(server):
-    page = get_text(server + "/monitor")
-    assert "Moves since a date" in page and "Hosters that were in NL and are now abroad" in page
+@pytest.mark.parametrize("path", ["/", "/monitor"])
+def test_the_front_page_leads_with_the_questions(server, path):
+    page = get_text(server + path)
+    titles = [str(escape(q["title"])) for q in canned_queries("NL").values()]
+    assert "Hosters that were in NL and are now abroad" in titles
+    positions = [page.index(f">{title}</a>") for title in titles]
+    tables = page.index('<h2 id="tables">')
+    assert positions == sorted(positions) and positions[-1] < tables
+    assert '<a href="/monitor/hosters">hosters</a>' in page[tables:]
+    assert '<a href="/monitor/_sqlite_migrations">' not in page  # bookkeeping stays out of sight
 
 
 def cells(page: str, column: str) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode
 
 from datasette import hookimpl
@@ -23,6 +24,10 @@ from ..store import queries as store_queries
 from ..urls import InvalidURL, hoster_or_host
 
 PLUGIN = "datasette-auth-passwords"
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+STATIC_MOUNT = "-/monitor"  # served at /-/monitor/..., beside Datasette's own /-/static/
+CSS = "monitor.css"
 
 # -- cells -----------------------------------------------------------------------------------------
 
@@ -125,6 +130,52 @@ def render_cell(value, column, table, database, datasette):
 @hookimpl
 def prepare_connection(conn):
     store_queries.register_functions(conn)
+
+
+@hookimpl
+def extra_css_urls(datasette):
+    return [datasette.urls.path(f"/{STATIC_MOUNT}/{CSS}")]
+
+
+@hookimpl
+def extra_template_vars(template, database, request, datasette):
+    async def variables():
+        found: dict = {}
+        actor = request.actor if request else None
+        if template == "index.html":
+            names = [name for name in datasette.databases if name != "_internal"]
+            found["questions"] = [q for name in names for q in await _questions(datasette, name, actor)]
+            found["front_tables"] = [t for name in names for t in await _tables(datasette, name)]
+        elif template == "database.html" and database:
+            found["questions"] = await _questions(datasette, database, actor)
+        return found
+
+    return variables
+
+
+async def _questions(datasette, database: str, actor) -> list[dict]:
+    """A database's canned queries as the front page lists them: link, title and description."""
+    queries = await datasette.get_canned_queries(database, actor)
+    return [{"href": datasette.urls.query(database, q["name"]), "title": q.get("title") or q["name"],
+             "description": q.get("description") or ""} for q in queries.values()]
+
+
+async def _tables(datasette, database: str) -> list[dict]:
+    """A database's tables and views for the front page: those with a description (in the order
+    the metadata gives them, which puts an analyst's first) before the rest; hidden ones left out."""
+    db = datasette.get_database(database)
+    described = list(datasette.metadata("tables", database=database) or {})
+    hidden = set(await db.hidden_table_names())
+    views = await db.view_names()
+    names = [n for n in await db.table_names() if n not in hidden] + views
+    names.sort(key=lambda n: (described.index(n) if n in described else len(described), n))
+    counts = await db.table_counts(limit=10)
+
+    def description(table: str) -> str:
+        return datasette.metadata("description", database=database, table=table, fallback=False) or ""
+
+    return [{"name": n, "href": datasette.urls.table(database, n), "view": n in views, "count": counts.get(n),
+             "description": description(n)} for n in names]
 
 
 @hookimpl

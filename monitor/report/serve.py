@@ -95,7 +95,9 @@ def metadata(config: Config) -> dict:
     """Titles, descriptions, units and canned queries (every hoster in them links to its timeline:
     datasette_site)."""
     name = Path(config.database).stem
-    queries = store_queries.canned_queries(config.home_country)
+    # An analyst comes for the answer: the SQL is one click away ("show"), not a wall above it.
+    questions = store_queries.canned_queries(config.home_country)
+    queries = {key: query | {"hide_sql": True} for key, query in questions.items()}
     tables = {
         "urls": {"description": "Reported URLs, normalised; the hoster is the registrable domain of the host."},
         "hosters": {"description": "Who runs the sites: registrable domains (Public Suffix List) or IPs.",
@@ -105,8 +107,22 @@ def metadata(config: Config) -> dict:
         "hoster_states": {"description": "Each hoster's location over crawls, as intervals (first to last crawl)."},
         "url_states": {"description": "What each crawl saw for each URL, as intervals."},
         "crawls": {"description": "One row per nightly crawl: times, counts, settings and database builds."},
+        "sources": {"description": "The geolocation and ASN databases (with their builds) and the services "
+                                   "that produced the stored locations."},
+        "ip_states": {"description": "Each address's country, ASN, network and CDN over crawls, as intervals."},
+        "host_states": {"description": "Each host's DNS answer over crawls (addresses, CNAME chain), as intervals."},
+        "takedowns": {"description": "Each time a URL was taken down (removed or its host gone), and whether it "
+                                     "reappeared."},
+        "rdap_networks": {"description": "Networks from the registries' RDAP: name, handle, range, country, abuse "
+                                         "e-mail (a cache)."},
+        "asn_prefixes": {"description": "BGP prefixes and their ASN from Team Cymru (a cache)."},
+        "hoster_now": {"description": "Each hoster's latest location."},
+        "url_now": {"description": "Each URL's latest outcome and latest known location."},
         "url_takedown": {"description": "Time from report to takedown per URL.",
                          "units": {"days_to_takedown": "day"}},
+        # Bookkeeping of the schema and of derived tables: nothing an analyst reads.
+        "_sqlite_migrations": {"hidden": True},
+        "meta": {"hidden": True},
     }
     return {
         "title": "monitor: where reported URLs are hosted",
@@ -141,7 +157,9 @@ def serve(config: Config, host: str, port: int, say: Callable[[str], None]) -> N
     os.environ.update(environment)
     if not pm.is_registered(datasette_site):
         pm.register(datasette_site, name="monitor")
-    app = Datasette(**files, metadata=metadata(config) | extra, settings={"default_page_size": 100})
+    app = Datasette(**files, metadata=metadata(config) | extra, settings={"default_page_size": 100},
+                    template_dir=str(datasette_site.TEMPLATES),
+                    static_mounts=[(datasette_site.STATIC_MOUNT, str(datasette_site.STATIC))])
     how = " as an immutable copy" if "immutables" in files else ""
     login = f"; log in at {url(host, port, '/-/login')}" if extra else ""
     say(f"serving {config.database} read-only{how} at {url(host, port)}{login} (Ctrl-C stops)")
