@@ -1,5 +1,6 @@
-"""monitor.report.datasette_site without a server: how cells read, where a timeline request for
-a host or URL is sent, and the has_hotline SQL function the moves-by-destination query calls."""
+"""monitor.report.datasette_site without a server: how cells read, which notices the footer
+carries for which databases, where a timeline request for a host or URL is sent, and the
+has_hotline SQL function the moves-by-destination query calls."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import sqlite3
 
 import pytest
 
-from monitor.report.datasette_site import cell, timeline_redirect
+from monitor.report.datasette_site import LICENSORS, attributions, cell, timeline_redirect
 from monitor.store.queries import register_functions
 
 TIMELINE = "/monitor/timeline"
+
+DBIP, GEOLITE2, GEOIP2, IPINFO = (licensor.notice for licensor in LICENSORS)
 
 
 @pytest.mark.parametrize("value, column, table, shown", [
@@ -62,6 +65,33 @@ def test_reported_urls_are_text_never_links(value):
 
 def test_a_name_column_elsewhere_is_not_a_hoster():
     assert cell("ExampleNet", "name", "rdap_networks", TIMELINE) is None
+
+
+@pytest.mark.parametrize("sources, notices", [
+    ([("DBIP-Country-Lite", "2026-03-01T00:00:00Z", "2026-03-01T00:00:00Z"),
+      ("DBIP-ASN-Lite (compat=GeoLite2-ASN)", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z")],
+     [(DBIP, ("DBIP-Country-Lite 2026-03-01", "DBIP-ASN-Lite 2026-02-01 to 2026-03-01"))]),
+    ([("GeoLite2-ASN", "2026-03-03T10:00:00Z", "2026-03-03T10:00:00Z"),
+      ("GeoLite2-Country", "2026-03-03T10:00:00Z", "2026-03-03T10:00:00Z")],
+     [(GEOLITE2, ("GeoLite2-ASN 2026-03-03", "GeoLite2-Country 2026-03-03"))]),
+    ([("ipinfo bundle_location_lite.mmdb", "2026-03-04T00:00:00Z", "2026-03-04T00:00:00Z"),
+      ("GeoIP2-City", "2026-03-02T00:00:00Z", "2026-03-02T00:00:00Z")],
+     [(GEOIP2, ("GeoIP2-City 2026-03-02",)), (IPINFO, ("ipinfo bundle_location_lite.mmdb 2026-03-04",))]),
+    ([("team-cymru-dns", "", ""), ("rdap", "arin", "ripencc")], []),  # services ask for no notice
+    ([("Example-Country", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")],
+     [(None, ("Example-Country 2026-01-01",))]),  # named, though no notice is known for it
+    ([], []),
+])
+def test_the_footer_credits_each_licensor_of_the_recorded_databases(sources, notices):
+    assert [(a.notice, a.databases) for a in attributions(sources)] == notices
+
+
+def test_the_notices_say_what_the_licences_ask():
+    assert '<a href="https://db-ip.com">IP Geolocation by DB-IP</a>' in DBIP and "licenses/by/4.0/" in DBIP
+    assert GEOLITE2 == ('This product includes GeoLite2 data created by MaxMind, available from '
+                        '<a href="https://www.maxmind.com">https://www.maxmind.com</a>.')
+    assert '<a href="https://ipinfo.io">IP address data powered by IPinfo</a>' in IPINFO
+    assert "licenses/by-sa/4.0/" in IPINFO
 
 
 @pytest.mark.parametrize("path, query, location", [

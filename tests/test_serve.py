@@ -1,6 +1,7 @@
 """monitor serve: Datasette on loopback over a scripted history, read over HTTP and in Chromium
-(what an analyst sees: the questions first, readable cells, hosters linked to their timeline);
-logins, the refusal to serve beyond loopback without them, and a database it may not write."""
+(what an analyst sees: the questions first, readable cells, hosters linked to their timeline, the
+attribution footer); logins, the refusal to serve beyond loopback without them, and a database it
+may not write."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from monitor.hotlines import has_hotline
 from monitor.intake import add_urls
 from monitor.report import serve as serving
 from monitor.store import open_store
+from monitor.store.history import source_id
 from monitor.store.queries import canned_queries
 from scripted import CA, CDN, DE, GONE, MD, NL, RU, script
 
@@ -48,13 +50,18 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 HOSTERS = {"alpha.test": [NL, NL, MD, MD], "beta.test": [NL, GONE, CA, CA], "gamma.test": [MD, MD, MD]}
+DBIP = [("DBIP-Country-Lite", "2026-03-01T00:00:00Z"), ("DBIP-ASN-Lite (compat=GeoLite2-ASN)", "2026-03-01T00:00:00Z"),
+        ("team-cymru-dns", "")]
 
 
-def scripted_store(path: Path, refresh: bool = True, hosters: dict = HOSTERS,
+def scripted_store(path: Path, refresh: bool = True, hosters: dict = HOSTERS, sources: list = DBIP,
                    more_urls: tuple[str, ...] = ()) -> Path:
-    """The hosters' nights; refresh: the moves a crawl's end would have written."""
+    """The hosters' nights, located with the databases in `sources` (name, build); refresh: the
+    moves a crawl's end would have written."""
     db = open_store(path)
     script(db, hosters)
+    for name, build in sources:
+        source_id(db, name, build)
     add_urls(db, more_urls, on_reject=print)
     db.conn.commit()
     if refresh:
@@ -113,13 +120,15 @@ def server(tmp_path_factory):
 # three reported URLs, the others one each.
 WORLD = {**HOSTERS, "delta.test": [NL, NL, [MD, DE], [MD, DE]], "edge.test": [NL, NL, CDN, CDN],
          "roam.test": [RU, RU, MD, MD], "late.test": [NL, NL, NL, NL, MD, MD]}
+GEOLITE2_AND_IPINFO = [("GeoLite2-Country", "2026-03-02T08:00:00Z"), ("GeoLite2-ASN", "2026-03-02T08:00:00Z"),
+                       ("ipinfo bundle_location_lite.mmdb", "2026-03-03T00:00:00Z")]
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A second server: more hosters and moves."""
+    """A second server: more hosters and moves, located with GeoLite2 and IPinfo."""
     folder = tmp_path_factory.mktemp("world")
-    database = scripted_store(folder / "monitor.db", hosters=WORLD,
+    database = scripted_store(folder / "monitor.db", hosters=WORLD, sources=GEOLITE2_AND_IPINFO,
                               more_urls=("http://www.alpha.test/2.jpg", "https://alpha.test/3"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -267,6 +276,31 @@ def test_moves_by_destination_country_in_a_period(world):
     assert destinations(world, "", "")[0][:4] == ("MD", 4, 6, 4)
     page = get_text(world + "/monitor/moves_by_destination?since=2026-03-01&until=2026-03-05")
     assert cells(page, "destination_country") == ["MD Moldova", "CA Canada", "DE Germany", "behind a CDN"]
+
+
+def footer(page: str) -> str:
+    return re.search(r'<footer class="ft">(.*?)</footer>', page, re.S).group(1)
+
+
+@pytest.mark.parametrize("path", ["/", "/monitor", "/monitor/hosters", "/monitor/hoster_states",
+                                  "/monitor/moves_since?since=2026-01-01", "/monitor/hosters/1",
+                                  "/monitor/timeline?hoster=alpha.test", "/monitor/urls?_sort=host"])
+def test_every_page_carries_the_attribution_of_the_databases_recorded(server, path):
+    shown = footer(get_text(server + path))
+    assert '<a href="https://db-ip.com">IP Geolocation by DB-IP</a>' in shown
+    assert '<a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>' in shown
+    assert "DBIP-Country-Lite 2026-03-01" in shown and "DBIP-ASN-Lite 2026-03-01" in shown
+    assert "MaxMind" not in shown  # DB-IP's ASN file names GeoLite2 only as a compatible format
+
+
+def test_the_attribution_follows_the_databases_of_the_database_served(world):
+    shown = footer(get_text(world + "/monitor/hoster_states"))
+    assert ('This product includes GeoLite2 data created by MaxMind, available from '
+            '<a href="https://www.maxmind.com">https://www.maxmind.com</a>.') in shown
+    assert '<a href="https://ipinfo.io">IP address data powered by IPinfo</a>' in shown
+    assert '<a href="https://creativecommons.org/licenses/by-sa/4.0/">CC BY-SA 4.0</a>' in shown
+    assert "GeoLite2-Country 2026-03-02" in shown
+    assert "DB-IP" not in shown
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")

@@ -4,7 +4,8 @@ The store keeps lists as JSON, countries as ISO codes and flags as 0/1, which is
 scripts (the JSON and CSV exports stay exactly as stored) but not for a person reading a page. So
 in HTML only: lists become plain text, country codes carry their names, flags read yes/no, every
 hoster links to its timeline, and reported URLs are never links (they point at abuse material;
-nobody should reach it by a stray click).
+nobody should reach it by a stray click). Each page's footer carries the attribution that the
+geolocation databases behind the stored locations require.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -28,6 +30,60 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 STATIC_MOUNT = "-/monitor"  # served at /-/monitor/..., beside Datasette's own /-/static/
 CSS = "monitor.css"
+
+# -- attribution -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Licensor:
+    prefixes: tuple[str, ...]  # lower-case beginnings of the .mmdb database_type names it makes
+    notice: Markup  # what its licence asks every page showing its data to say
+
+
+CC_BY = '<a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>'
+CC_BY_SA = '<a href="https://creativecommons.org/licenses/by-sa/4.0/">CC BY-SA 4.0</a>'
+MAXMIND = ('This product includes {} data created by MaxMind, available from '
+           '<a href="https://www.maxmind.com">https://www.maxmind.com</a>.')
+# Matched on the start of the name: DB-IP's ASN file calls itself "DBIP-ASN-Lite
+# (compat=GeoLite2-ASN)", which must not read as MaxMind's.
+LICENSORS = (
+    Licensor(("dbip", "db-ip"), Markup(f'<a href="https://db-ip.com">IP Geolocation by DB-IP</a> ({CC_BY})')),
+    Licensor(("geolite2",), Markup(MAXMIND.format("GeoLite2"))),
+    # GeoIP2 is MaxMind's paid database, whose licence asks for no notice; naming it anyway tells
+    # a reader where the locations come from.
+    Licensor(("geoip2",), Markup(MAXMIND.format("GeoIP2"))),
+    Licensor(("ipinfo",), Markup(f'<a href="https://ipinfo.io">IP address data powered by IPinfo</a> ({CC_BY_SA})')),
+)
+# Live services recorded as sources: free to use and asking for no notice.
+SERVICES = ("team-cymru-dns", "rdap")
+
+
+@dataclass(frozen=True)
+class Attribution:
+    notice: Markup | None  # None: a database no licensor here is known for; named, not credited
+    databases: tuple[str, ...]  # "DBIP-Country-Lite 2026-03-01", builds as recorded with the values
+
+
+def attributions(sources: Iterable[tuple[str, str, str]]) -> list[Attribution]:
+    """What the footer says for the stored sources: (name, first build, last build) rows. One
+    entry per licensor in use, in LICENSORS order, then one for databases of unknown origin."""
+    found: dict[int, list[str]] = {}
+    for name, first, last in sources:
+        if name in SERVICES:
+            continue
+        index = next((i for i, licensor in enumerate(LICENSORS)
+                      if name.lower().startswith(licensor.prefixes)), len(LICENSORS))
+        found.setdefault(index, []).append(_database(name, first, last))
+    return [Attribution(LICENSORS[i].notice if i < len(LICENSORS) else None, tuple(found[i])) for i in sorted(found)]
+
+
+def _database(name: str, first: str, last: str) -> str:
+    shown = name.split(" (compat=")[0]  # DB-IP's note to geoip2's reader, not part of its name
+    first, last = first[:10], last[:10]  # builds are ISO times; the day is what tells them apart
+    if not last:
+        return shown
+    return f"{shown} {first}" if first == last else f"{shown} {first} to {last}"
+
 
 # -- cells -----------------------------------------------------------------------------------------
 
@@ -140,7 +196,9 @@ def extra_css_urls(datasette):
 @hookimpl
 def extra_template_vars(template, database, request, datasette):
     async def variables():
-        found: dict = {}
+        db = datasette.get_database(database) if database else datasette.get_database()
+        sources = [tuple(row) for row in await db.execute(store_queries.SOURCES_SQL)]
+        found: dict = {"geo_attributions": attributions(sources)}
         actor = request.actor if request else None
         if template == "index.html":
             names = [name for name in datasette.databases if name != "_internal"]

@@ -20,7 +20,6 @@ from ..store import queries as store_queries
 from . import datasette_site
 from .datasette_site import PLUGIN
 
-ATTRIBUTION = "Locations: the geolocation and ASN databases named in each crawl's sources (DB-IP: CC BY 4.0)"
 # Datasette shows its metadata, plugin settings included, at /-/metadata.json; a setting given as
 # {"$env": NAME} is read from the environment there and not shown, so hashes stay off the page.
 HASH_VARIABLE = "MONITOR_SERVE_PASSWORD_HASH_{}"
@@ -92,8 +91,8 @@ def database_files(config: Config) -> dict:
 
 
 def metadata(config: Config) -> dict:
-    """Titles, descriptions, units and canned queries (every hoster in them links to its timeline:
-    datasette_site)."""
+    """Titles, descriptions, units and canned queries. The source and licence of the locations
+    are not here: the footer names them from the database's own record (datasette_site)."""
     name = Path(config.database).stem
     # An analyst comes for the answer: the SQL is one click away ("show"), not a wall above it.
     questions = store_queries.canned_queries(config.home_country)
@@ -127,7 +126,6 @@ def metadata(config: Config) -> dict:
     return {
         "title": "monitor: where reported URLs are hosted",
         "description": "Read-only. Revisits are DNS lookups and HEAD requests; no content is ever fetched.",
-        "source": ATTRIBUTION,
         "databases": {name: {"queries": queries, "tables": tables}},
     }
 
