@@ -38,6 +38,9 @@ DBIP, GEOLITE2, GEOIP2, IPINFO = (licensor.notice for licensor in LICENSORS)
     (None, "destination_has_hotline", "moves", "unknown"),
     (64501, "asn", "ip_states", None),
     (None, "countries", None, None),
+    ("2026-03-04T02:00:00Z", "confirmed_at", None,
+     '<time datetime="2026-03-04T02:00:00Z"><span>2026-03-04</span> <span>02:00:00 UTC</span></time>'),
+    ("2026-03-04", "month", None, None),
 ])
 def test_cells_read_as_an_analyst_reads_them(value, column, table, shown):
     assert cell(value, column, table, TIMELINE) == shown

@@ -303,14 +303,40 @@ def test_the_attribution_follows_the_databases_of_the_database_served(world):
     assert "DB-IP" not in shown
 
 
+SCREENSHOTS = {"front-page": ("/", "1280,1560"),
+               "moves-by-destination": ("/monitor/moves_by_destination?since=2026-03-01&until=2026-03-31", "1280,900")}
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_the_moves_page_in_headless_chromium(server, tmp_path):
-    result = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
-         "--dump-dom", server + "/monitor/moves_since?since=2026-01-01"],
-        capture_output=True, text=True, timeout=120)
-    assert "alpha.test" in result.stdout and "left-home" in result.stdout, result.stderr[-2000:]
+def test_pages_in_headless_chromium_with_screenshots(world, tmp_path):
+    """The front page and a question's page as a browser draws them. The screenshots are kept in
+    $MONITOR_SCREENSHOTS (else the test's folder) for a person to look at."""
+    from PIL import Image
+
+    folder = Path(os.environ.get("MONITOR_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def chromium(*args: str) -> str:
+        result = subprocess.run(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+             f"--user-data-dir={tmp_path / 'profile'}", *args],
+            capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout
+
+    dom = chromium("--dump-dom", world + SCREENSHOTS["moves-by-destination"][0])
+    assert cells(dom, "destination_country") == ["MD Moldova", "CA Canada", "DE Germany", "behind a CDN"]
+    assert "IP address data powered by IPinfo" in footer(dom)
+    for name, (path, size) in SCREENSHOTS.items():
+        png = folder / f"{name}.png"
+        png.unlink(missing_ok=True)
+        chromium(f"--window-size={size}", f"--screenshot={png}", world + path)
+        with Image.open(png) as image:
+            assert image.size == tuple(int(n) for n in size.split(","))
+            rgb = image.convert("RGB")
+            assert rgb.getpixel((5, 5)) == (0x27, 0x68, 0x90)  # Datasette's header: its stylesheet loaded
+            assert len(rgb.getcolors(1 << 16) or []) > 50  # text drawn, not an empty page
 
 
 def digest(path: Path) -> tuple[str, int]:

@@ -90,7 +90,7 @@ def _database(name: str, first: str, last: str) -> str:
 _COUNTRY_COLUMN = re.compile(r"(?:^|_)(?:country|countries)$")
 _FLAGS = {"cdn", "active", "down_now", "reappeared"}  # 0/1 columns (ip_states.cdn is text: the operator)
 _URL = re.compile(r"\s*https?://", re.IGNORECASE)
-
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z")  # how the store writes times (UTC)
 
 
 def cell(value: object, column: str, table: str | None, timeline: str | None) -> Markup | None:
@@ -114,6 +114,11 @@ def cell(value: object, column: str, table: str | None, timeline: str | None) ->
         return escape(_country(value))
     if _URL.match(value):
         return escape(value)  # text, not Datasette's automatic link
+    if _TIME.fullmatch(value):
+        # Day and time each kept whole (browsers would break "2026-03-04T02:00:00Z" after a "-"),
+        # so a narrow column puts the time under the day.
+        day, _, time = value.partition("T")
+        return Markup('<time datetime="{}"><span>{}</span> <span>{} UTC</span></time>').format(value, day, time[:-1])
     return None
 
 
