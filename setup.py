@@ -14,5 +14,6 @@ REMAPPED = {"monitor.spiders": "spiders", "monitor.data": "data"}
 setup(
     packages=find_packages(include=["monitor", "monitor.*"]) + list(REMAPPED),
     package_dir=REMAPPED,
-    package_data={"monitor.data": ["*.csv", "*.md"]},
+    # Datasette's templates and stylesheet for `monitor serve` (monitor.report.datasette_site).
+    package_data={"monitor.data": ["*.csv", "*.md"], "monitor.report": ["templates/*.html", "static/*.css"]},
 )

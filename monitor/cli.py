@@ -442,9 +442,10 @@ def report(ctx: click.Context, since, until, fmt: str, output: str | None) -> No
 @click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Browse the database in Datasette (read-only), with canned queries: moves since a date,
-    hosters now abroad, URLs per country by month, URLs online per hoster, time to takedown.
-    With accounts in serve.accounts, every page and the JSON API need a login."""
+    """Browse the database in Datasette (read-only). The front page leads with the questions:
+    moves since a date, moves by destination country in a period, hosters now abroad, URLs per
+    country by month, URLs online per hoster, time to takedown, a hoster's timeline. With
+    accounts in serve.accounts, every page and the JSON API need a login."""
     from .report import serve as datasette  # Datasette loads only for this command
 
     datasette.serve(_config(ctx), host, port, say=click.echo)

@@ -1,9 +1,12 @@
-"""monitor serve: Datasette on loopback over a scripted history, read over HTTP and in Chromium;
-logins, the refusal to serve beyond loopback without them, and a database it may not write."""
+"""monitor serve: Datasette on loopback over a scripted history, read over HTTP and in Chromium
+(what an analyst sees: the questions first, readable cells, hosters linked to their timeline, the
+attribution footer); logins, the refusal to serve beyond loopback without them, and a database it
+may not write."""
 
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import http.client
 import http.cookiejar
@@ -23,14 +26,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from datasette_auth_passwords.utils import verify_password
+from markupsafe import escape
 
 from monitor.cli import cli
 from monitor.config import Config, Serve, load_file
 from monitor.detect import refresh_moves
 from monitor.errors import ConfigError, ServeError
+from monitor.hotlines import has_hotline
+from monitor.intake import add_urls
 from monitor.report import serve as serving
 from monitor.store import open_store
-from scripted import CA, GONE, MD, NL, script
+from monitor.store.history import source_id
+from monitor.store.queries import canned_queries
+from scripted import CA, CDN, DE, GONE, MD, NL, RU, script
 
 PASSWORD = "correct horse battery"
 
@@ -41,10 +49,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def scripted_store(path: Path, refresh: bool = True) -> Path:
-    """The three hosters' nights; refresh: the moves a crawl's end would have written."""
+HOSTERS = {"alpha.test": [NL, NL, MD, MD], "beta.test": [NL, GONE, CA, CA], "gamma.test": [MD, MD, MD]}
+DBIP = [("DBIP-Country-Lite", "2026-03-01T00:00:00Z"), ("DBIP-ASN-Lite (compat=GeoLite2-ASN)", "2026-03-01T00:00:00Z"),
+        ("team-cymru-dns", "")]
+
+
+def scripted_store(path: Path, refresh: bool = True, hosters: dict = HOSTERS, sources: list = DBIP,
+                   more_urls: tuple[str, ...] = ()) -> Path:
+    """The hosters' nights, located with the databases in `sources` (name, build); refresh: the
+    moves a crawl's end would have written."""
     db = open_store(path)
-    script(db, {"alpha.test": [NL, NL, MD, MD], "beta.test": [NL, GONE, CA, CA], "gamma.test": [MD, MD, MD]})
+    script(db, hosters)
+    for name, build in sources:
+        source_id(db, name, build)
+    add_urls(db, more_urls, on_reject=print)
+    db.conn.commit()
     if refresh:
         refresh_moves(db, Config(home_country="NL"))
     db.close()
@@ -97,6 +116,27 @@ def server(tmp_path_factory):
     stop(process)
 
 
+# Moves confirmed on 2026-03-04 (night 4) but late.test's, confirmed on 2026-03-06; alpha.test has
+# three reported URLs, the others one each.
+WORLD = {**HOSTERS, "delta.test": [NL, NL, [MD, DE], [MD, DE]], "edge.test": [NL, NL, CDN, CDN],
+         "roam.test": [RU, RU, MD, MD], "late.test": [NL, NL, NL, NL, MD, MD]}
+GEOLITE2_AND_IPINFO = [("GeoLite2-Country", "2026-03-02T08:00:00Z"), ("GeoLite2-ASN", "2026-03-02T08:00:00Z"),
+                       ("ipinfo bundle_location_lite.mmdb", "2026-03-03T00:00:00Z")]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A second server: more hosters and moves, located with GeoLite2 and IPinfo."""
+    folder = tmp_path_factory.mktemp("world")
+    database = scripted_store(folder / "monitor.db", hosters=WORLD, sources=GEOLITE2_AND_IPINFO,
+                              more_urls=("http://www.alpha.test/2.jpg", "https://alpha.test/3"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start(monitor_serve(write_config(folder, database), "--port", str(port)), base)
+    yield base
+    stop(process)
+
+
 def get_json(url: str, opener=urllib.request.urlopen):
     with opener(url, timeout=10) as response:
         return json.load(response)
@@ -122,14 +162,48 @@ def test_moves_since_a_date(server):
     assert get_json(server + "/monitor/moves_since.json?since=2027-01-01&_shape=array") == []
 
 
-def test_timeline_links_are_paths_without_scheme_or_host(server):
-    rows = get_json(server + "/monitor/moves_since.json?since=2026-01-01&_shape=array")
-    assert rows[0]["timeline"] == "/monitor/timeline?hoster=alpha.test"
+def test_hosters_link_to_their_timeline_by_paths_without_scheme_or_host(server):
     page = get_text(server + "/monitor/moves_since?since=2026-01-01")
-    assert '<a href="/monitor/timeline?hoster=alpha.test">' in page  # still a link in the page
-    assert server + "/monitor/timeline" not in page
-    timeline = get_json(server + rows[0]["timeline"].replace("/timeline?", "/timeline.json?_shape=array&"))
+    assert '<a href="/monitor/timeline?hoster=alpha.test">alpha.test</a>' in page
+    assert server + "/monitor/timeline" not in page  # right whatever name or proxy the browser reached us by
+    hosters = get_text(server + "/monitor/hosters")
+    assert '<a href="/monitor/timeline?hoster=beta.test">beta.test</a>' in hosters
+    urls = get_text(server + "/monitor/urls")
+    assert '<a href="/monitor/timeline?hoster=img.gamma.test">img.gamma.test</a>' in urls  # a host: see below
+    # The JSON keeps the lists as stored: only the HTML is for reading.
+    timeline = get_json(server + "/monitor/timeline.json?hoster=alpha.test&_shape=array")
     assert [r["countries"] for r in timeline] == ['["NL"]', '["MD"]']
+
+
+def test_reported_urls_are_shown_but_not_linked(server):
+    page = get_text(server + "/monitor/urls")
+    assert ">http://img.alpha.test/1.jpg<" in page
+    assert 'href="http://img.alpha.test' not in page
+
+
+@pytest.mark.parametrize("given", ["img.alpha.test", "IMG.Alpha.TEST.", "www.alpha.test", "http://img.alpha.test/1.jpg",
+                                   "HTTP://img.ALPHA.test:80/1.jpg#top"])
+def test_a_timeline_is_reached_from_any_host_or_url_of_the_hoster(server, given):
+    expected = get_json(server + "/monitor/timeline.json?hoster=alpha.test&_shape=array")
+    assert [r["status"] for r in expected] == ["located", "located"]
+    query = urllib.parse.urlencode({"hoster": given, "_shape": "array"})
+    assert get_json(f"{server}/monitor/timeline.json?{query}") == expected
+
+
+def test_the_timeline_page_says_which_hoster_it_shows(server):
+    host, port = server.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", "/monitor/timeline?hoster=" + urllib.parse.quote("http://img.beta.test/1.jpg"))
+        response = connection.getresponse()
+        assert (response.status, response.getheader("Location")) == (302, "/monitor/timeline?hoster=beta.test")
+    finally:
+        connection.close()
+    page = get_text(server + "/monitor/timeline?hoster=img.beta.test")
+    assert '<input type="text" id="qp1" name="hoster" value="beta.test">' in page
+    assert cells(page, "status") == ["located", "unresolved", "located"]
+    # Not a host at all: no redirect, and nothing found, as for a name nobody reported.
+    assert get_json(server + "/monitor/timeline.json?hoster=not+a+host%21&_shape=array") == []
 
 
 def test_each_canned_query_answers(server):
@@ -141,19 +215,128 @@ def test_each_canned_query_answers(server):
         assert isinstance(get_json(f"{server}/monitor/{query}.json?_shape=array"), list)
 
 
-def test_pages_have_titles_and_descriptions(server):
-    page = get_text(server + "/monitor")
-    assert "Moves since a date" in page and "Hosters that were in NL and are now abroad" in page
+@pytest.mark.parametrize("path", ["/", "/monitor"])
+def test_the_front_page_leads_with_the_questions(server, path):
+    page = get_text(server + path)
+    titles = [str(escape(q["title"])) for q in canned_queries("NL").values()]
+    assert "Hosters that were in NL and are now abroad" in titles
+    positions = [page.index(f">{title}</a>") for title in titles]
+    tables = page.index('<h2 id="tables">')
+    assert positions == sorted(positions) and positions[-1] < tables
+    assert '<a href="/monitor/hosters">hosters</a>' in page[tables:]
+    assert '<a href="/monitor/_sqlite_migrations">' not in page  # bookkeeping stays out of sight
+
+
+def cells(page: str, column: str) -> list[str]:
+    """The HTML of a result column's cells, in row order."""
+    return [c.strip() for c in re.findall(rf'<td class="col-{column}(?: [^"]*)?">(.*?)</td>', page, re.S)]
+
+
+def test_lists_read_as_plain_text_and_countries_with_their_names(world):
+    page = get_text(world + "/monitor/timeline?hoster=delta.test")
+    assert cells(page, "countries") == ["NL Netherlands", "DE Germany<br>MD Moldova"]
+    assert cells(page, "asns") == ["64501", "64511<br>64521"]
+    assert cells(page, "ips") == ["127.1.1.1", "127.2.1.1<br>127.3.1.1"]
+    moves = get_text(world + "/monitor/moves?hoster_id=4")  # a table page: delta.test's move
+    assert cells(moves, "from_countries") == ["NL Netherlands"]
+    assert cells(moves, "to_countries") == ["DE Germany<br>MD Moldova"]
+    assert cells(moves, "destination_has_hotline") == ["unknown"]  # MD is not in the hotline file
+
+
+def test_cdn_reads_yes_or_no(world):
+    page = get_text(world + "/monitor/timeline?hoster=edge.test")
+    assert cells(page, "countries") == ["NL Netherlands", "US United States"]
+    assert cells(page, "cdn") == ["no", "yes"]
+
+
+def yes_no(country: str, day: str) -> str:
+    return {True: "yes", False: "no", None: "unknown"}[has_hotline(country, datetime.date.fromisoformat(day))]
+
+
+def destinations(base: str, since: str, until: str) -> list[tuple]:
+    query = urllib.parse.urlencode({"since": since, "until": until, "_shape": "array"})
+    return [(r["destination_country"], r["hosters"], r["urls"], r["moves"], r["kinds"], r["has_hotline"])
+            for r in get_json(f"{base}/monitor/moves_by_destination.json?{query}")]
+
+
+def test_moves_by_destination_country_in_a_period(world):
+    md = yes_no("MD", "2026-03-04")  # the file is partial: whatever it says of MD, never a guess
+    assert destinations(world, "2026-03-01", "2026-03-05") == [
+        # alpha.test (3 URLs), delta.test (to MD and DE at once) and roam.test (from RU)
+        ("MD", 3, 5, 3, "abroad, left-home", md),
+        ("CA", 1, 1, 1, "left-home", "no"),  # Cybertip.ca left INHOPE in 2020
+        ("DE", 1, 1, 1, "left-home", "yes"),
+        ("behind a CDN", 1, 1, 1, "masked", "unknown"),  # edge.test: its countries are the CDN's edges
+    ]
+    # Both days are included; late.test's move was confirmed on the 6th.
+    late = [("MD", 1, 1, 1, "left-home", yes_no("MD", "2026-03-06"))]
+    assert destinations(world, "2026-03-06", "2026-03-06") == late
+    assert destinations(world, "2026-03-05", "") == late  # empty: open-ended
+    assert destinations(world, "", "2026-03-03") == []
+    assert destinations(world, "", "")[0][:4] == ("MD", 4, 6, 4)
+    page = get_text(world + "/monitor/moves_by_destination?since=2026-03-01&until=2026-03-05")
+    assert cells(page, "destination_country") == ["MD Moldova", "CA Canada", "DE Germany", "behind a CDN"]
+
+
+def footer(page: str) -> str:
+    return re.search(r'<footer class="ft">(.*?)</footer>', page, re.S).group(1)
+
+
+@pytest.mark.parametrize("path", ["/", "/monitor", "/monitor/hosters", "/monitor/hoster_states",
+                                  "/monitor/moves_since?since=2026-01-01", "/monitor/hosters/1",
+                                  "/monitor/timeline?hoster=alpha.test", "/monitor/urls?_sort=host"])
+def test_every_page_carries_the_attribution_of_the_databases_recorded(server, path):
+    shown = footer(get_text(server + path))
+    assert '<a href="https://db-ip.com">IP Geolocation by DB-IP</a>' in shown
+    assert '<a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>' in shown
+    assert "DBIP-Country-Lite 2026-03-01" in shown and "DBIP-ASN-Lite 2026-03-01" in shown
+    assert "MaxMind" not in shown  # DB-IP's ASN file names GeoLite2 only as a compatible format
+
+
+def test_the_attribution_follows_the_databases_of_the_database_served(world):
+    shown = footer(get_text(world + "/monitor/hoster_states"))
+    assert ('This product includes GeoLite2 data created by MaxMind, available from '
+            '<a href="https://www.maxmind.com">https://www.maxmind.com</a>.') in shown
+    assert '<a href="https://ipinfo.io">IP address data powered by IPinfo</a>' in shown
+    assert '<a href="https://creativecommons.org/licenses/by-sa/4.0/">CC BY-SA 4.0</a>' in shown
+    assert "GeoLite2-Country 2026-03-02" in shown
+    assert "DB-IP" not in shown
+
+
+SCREENSHOTS = {"front-page": ("/", "1280,1560"),
+               "moves-by-destination": ("/monitor/moves_by_destination?since=2026-03-01&until=2026-03-31", "1280,900")}
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_the_moves_page_in_headless_chromium(server, tmp_path):
-    result = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
-         "--dump-dom", server + "/monitor/moves_since?since=2026-01-01"],
-        capture_output=True, text=True, timeout=120)
-    assert "alpha.test" in result.stdout and "left-home" in result.stdout, result.stderr[-2000:]
+def test_pages_in_headless_chromium_with_screenshots(world, tmp_path):
+    """The front page and a question's page as a browser draws them. The screenshots are kept in
+    $MONITOR_SCREENSHOTS (else the test's folder) for a person to look at."""
+    from PIL import Image
+
+    folder = Path(os.environ.get("MONITOR_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def chromium(*args: str) -> str:
+        result = subprocess.run(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+             f"--user-data-dir={tmp_path / 'profile'}", *args],
+            capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout
+
+    dom = chromium("--dump-dom", world + SCREENSHOTS["moves-by-destination"][0])
+    assert cells(dom, "destination_country") == ["MD Moldova", "CA Canada", "DE Germany", "behind a CDN"]
+    assert "IP address data powered by IPinfo" in footer(dom)
+    for name, (path, size) in SCREENSHOTS.items():
+        png = folder / f"{name}.png"
+        png.unlink(missing_ok=True)
+        chromium(f"--window-size={size}", f"--screenshot={png}", world + path)
+        with Image.open(png) as image:
+            assert image.size == tuple(int(n) for n in size.split(","))
+            rgb = image.convert("RGB")
+            assert rgb.getpixel((5, 5)) == (0x27, 0x68, 0x90)  # Datasette's header: its stylesheet loaded
+            assert len(rgb.getcolors(1 << 16) or []) > 50  # text drawn, not an empty page
 
 
 def digest(path: Path) -> tuple[str, int]:
@@ -325,7 +508,8 @@ def guarded(tmp_path_factory):
 
 
 PROTECTED = ["/", "/monitor", "/monitor/urls", "/monitor/urls.json", "/monitor/moves_since.json?since=2026-01-01",
-             "/monitor.json?sql=select+url+from+urls", "/-/metadata.json"]
+             "/monitor.json?sql=select+url+from+urls", "/-/metadata.json",
+             "/monitor/moves_by_destination.json?since=&until=", "/monitor/timeline.json?hoster=img.alpha.test"]
 
 
 @pytest.mark.parametrize("path", PROTECTED)

@@ -10,21 +10,16 @@ import errno
 import ipaddress
 import os
 import socket
-import sys
 from pathlib import Path
 from typing import Callable
 
-from datasette import hookimpl
-from datasette.utils.asgi import Response
-from markupsafe import Markup
-
-from ..config import Config, account_name
 from .. import store
-from ..store import queries as store_queries
+from ..config import Config, account_name
 from ..errors import ServeError
+from ..store import queries as store_queries
+from . import datasette_site
+from .datasette_site import PLUGIN
 
-ATTRIBUTION = "Locations: the geolocation and ASN databases named in each crawl's sources (DB-IP: CC BY 4.0)"
-PLUGIN = "datasette-auth-passwords"
 # Datasette shows its metadata, plugin settings included, at /-/metadata.json; a setting given as
 # {"$env": NAME} is read from the environment there and not shown, so hashes stay off the page.
 HASH_VARIABLE = "MONITOR_SERVE_PASSWORD_HASH_{}"
@@ -96,13 +91,12 @@ def database_files(config: Config) -> dict:
 
 
 def metadata(config: Config) -> dict:
-    """Titles, descriptions, units and canned queries; hosters link to their timeline."""
+    """Titles, descriptions, units and canned queries. The source and licence of the locations
+    are not here: the footer names them from the database's own record (datasette_site)."""
     name = Path(config.database).stem
-    # A path without scheme and host: right whatever name or proxy the browser reached us by.
-    link = f"/{name}/timeline?hoster=".replace("'", "''")  # an SQL string literal
-    timeline = f"'{link}' || h.name AS timeline"
-    home = config.home_country
-    queries = store_queries.canned_queries(home, timeline)
+    # An analyst comes for the answer: the SQL is one click away ("show"), not a wall above it.
+    questions = store_queries.canned_queries(config.home_country)
+    queries = {key: query | {"hide_sql": True} for key, query in questions.items()}
     tables = {
         "urls": {"description": "Reported URLs, normalised; the hoster is the registrable domain of the host."},
         "hosters": {"description": "Who runs the sites: registrable domains (Public Suffix List) or IPs.",
@@ -112,13 +106,26 @@ def metadata(config: Config) -> dict:
         "hoster_states": {"description": "Each hoster's location over crawls, as intervals (first to last crawl)."},
         "url_states": {"description": "What each crawl saw for each URL, as intervals."},
         "crawls": {"description": "One row per nightly crawl: times, counts, settings and database builds."},
+        "sources": {"description": "The geolocation and ASN databases (with their builds) and the services "
+                                   "that produced the stored locations."},
+        "ip_states": {"description": "Each address's country, ASN, network and CDN over crawls, as intervals."},
+        "host_states": {"description": "Each host's DNS answer over crawls (addresses, CNAME chain), as intervals."},
+        "takedowns": {"description": "Each time a URL was taken down (removed or its host gone), and whether it "
+                                     "reappeared."},
+        "rdap_networks": {"description": "Networks from the registries' RDAP: name, handle, range, country, abuse "
+                                         "e-mail (a cache)."},
+        "asn_prefixes": {"description": "BGP prefixes and their ASN from Team Cymru (a cache)."},
+        "hoster_now": {"description": "Each hoster's latest location."},
+        "url_now": {"description": "Each URL's latest outcome and latest known location."},
         "url_takedown": {"description": "Time from report to takedown per URL.",
                          "units": {"days_to_takedown": "day"}},
+        # Bookkeeping of the schema and of derived tables: nothing an analyst reads.
+        "_sqlite_migrations": {"hidden": True},
+        "meta": {"hidden": True},
     }
     return {
         "title": "monitor: where reported URLs are hosted",
         "description": "Read-only. Revisits are DNS lookups and HEAD requests; no content is ever fetched.",
-        "source": ATTRIBUTION,
         "databases": {name: {"queries": queries, "tables": tables}},
     }
 
@@ -135,23 +142,6 @@ def access(accounts: dict[str, str]) -> tuple[dict, dict[str, str]]:
     return {"allow": {"id": names}, "plugins": {PLUGIN: settings}}, environment
 
 
-@hookimpl
-def render_cell(value, column, database):
-    """Datasette links only absolute http(s) URLs; the relative timeline links are ours."""
-    if column == "timeline" and isinstance(value, str) and value.startswith(f"/{database}/timeline?"):
-        return Markup('<a href="{0}">{0}</a>').format(value)
-    return None
-
-
-@hookimpl
-def forbidden(datasette, request):
-    """A browser not logged in goes to the login form, which a bare 403 page does not link;
-    scripts (no text/html in Accept) keep the 403."""
-    if request.actor is None and datasette.plugin_config(PLUGIN) and "text/html" in request.headers.get("accept", ""):
-        return Response.redirect(datasette.urls.path("/-/login"))
-    return None
-
-
 def serve(config: Config, host: str, port: int, say: Callable[[str], None]) -> None:
     """Run Datasette until interrupted. Every check comes before the port is bound."""
     import uvicorn
@@ -163,9 +153,11 @@ def serve(config: Config, host: str, port: int, say: Callable[[str], None]) -> N
     extra, environment = access(config.serve.accounts)
     sock = listen(host, port)
     os.environ.update(environment)
-    if not pm.is_registered(sys.modules[__name__]):
-        pm.register(sys.modules[__name__], name="monitor")
-    app = Datasette(**files, metadata=metadata(config) | extra, settings={"default_page_size": 100})
+    if not pm.is_registered(datasette_site):
+        pm.register(datasette_site, name="monitor")
+    app = Datasette(**files, metadata=metadata(config) | extra, settings={"default_page_size": 100},
+                    template_dir=str(datasette_site.TEMPLATES),
+                    static_mounts=[(datasette_site.STATIC_MOUNT, str(datasette_site.STATIC))])
     how = " as an immutable copy" if "immutables" in files else ""
     login = f"; log in at {url(host, port, '/-/login')}" if extra else ""
     say(f"serving {config.database} read-only{how} at {url(host, port)}{login} (Ctrl-C stops)")

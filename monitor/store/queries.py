@@ -3,7 +3,13 @@ Datasette's canned queries, so each figure has one definition wherever it is sho
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import date
+
 from sqlite_utils import Database
+
+from ..countries import is_country
+from ..hotlines import has_hotline
 
 # Online comes from the last healthy crawl that made HTTP requests (a dns-only crawl cannot say),
 # and counts only URLs still revisited: a retired URL's last state says nothing about that crawl.
@@ -136,24 +142,34 @@ def url_periods(db: Database, url_id: int) -> list[dict]:
            WHERE s.url_id = ? ORDER BY s.first_crawl""", [url_id]))
 
 
-def canned_queries(home: str, timeline: str) -> dict[str, dict]:
-    """Datasette's canned queries; `timeline` is an SQL expression giving a hoster's timeline link."""
+def canned_queries(home: str) -> dict[str, dict]:
+    """Datasette's canned queries, in the order the front page lists them. Hoster names in the
+    results are shown as links to their timeline by the Datasette plugin (monitor.report.datasette_site)."""
     return {
         "moves_since": {
             "title": "Moves since a date",
             "description": "Confirmed moves of hosters between countries, oldest first (date: YYYY-MM-DD).",
-            "sql": f"""SELECT h.name AS hoster, m.kind, m.from_countries, m.to_countries, m.from_asns, m.to_asns,
+            "sql": """SELECT h.name AS hoster, m.kind, m.from_countries, m.to_countries, m.from_asns, m.to_asns,
                              m.last_seen_before, m.first_seen_after, m.confirmed_at,
                              CASE m.destination_has_hotline WHEN 1 THEN 'yes' WHEN 0 THEN 'no' ELSE 'unknown' END
-                               AS destination_has_hotline, {timeline}
+                               AS destination_has_hotline
                       FROM moves m JOIN hosters h ON h.id = m.hoster_id
                       WHERE m.confirmed_at >= :since ORDER BY m.confirmed_at, h.name""",
+        },
+        "moves_by_destination": {
+            "title": "Moves by destination country in a period",
+            "description": "Hosters whose confirmed moves in the period (since and until: YYYY-MM-DD, both days "
+                           "included; empty: open) went to each country, with their reported URLs, and whether "
+                           "the country had a hotline on the day of the last of those moves. A move to several "
+                           "countries counts in each; a move behind a CDN counts apart (its countries are "
+                           "edges).",
+            "sql": MOVES_BY_DESTINATION,
         },
         "home_now_abroad": {
             "title": f"Hosters that were in {home} and are now abroad",
             "description": f"Located in {home} at some crawl; at their latest crawl located, but not in {home}.",
             "sql": f"""SELECT h.name AS hoster, n.countries AS now_countries, n.asns AS now_asns, n.as_orgs,
-                             (SELECT COUNT(*) FROM urls u WHERE u.hoster_id = h.id) AS urls, {timeline}
+                             (SELECT COUNT(*) FROM urls u WHERE u.hoster_id = h.id) AS urls
                       FROM hoster_now n JOIN hosters h ON h.id = n.hoster_id
                       WHERE n.status = 'located'
                         AND NOT EXISTS (SELECT 1 FROM json_each(n.countries) WHERE value = '{home}')
@@ -179,7 +195,8 @@ def canned_queries(home: str, timeline: str) -> dict[str, dict]:
         },
         "timeline": {
             "title": "A hoster's timeline",
-            "description": "Its locations crawl by crawl, as periods (hoster: a name from the hosters table).",
+            "description": "Its locations crawl by crawl, as periods (hoster: its name, any of its hosts, or a "
+                           "reported URL of it).",
             "sql": """SELECT f.started_at AS start, COALESCE(l.finished_at, l.started_at) AS end, s.status,
                              s.countries, s.asns, s.as_orgs, s.ips, s.cdn
                       FROM hoster_states s JOIN hosters h ON h.id = s.hoster_id
@@ -187,3 +204,57 @@ def canned_queries(home: str, timeline: str) -> dict[str, dict]:
                       WHERE h.name = :hoster ORDER BY s.first_crawl""",
         },
     }
+
+
+# A masked move's countries are a CDN's edges, which say nothing about where the content sits, so
+# such moves form a row of their own; a move whose new location has no country forms one too.
+BEHIND_A_CDN = "behind a CDN"
+NO_COUNTRY = "unknown"
+MOVES_BY_DESTINATION = f"""
+    WITH period AS (
+        SELECT hoster_id, kind, to_countries, confirmed_at FROM moves
+        WHERE (:since = '' OR confirmed_at >= :since)
+          AND (:until = '' OR confirmed_at < date(:until, '+1 day'))
+    ), destinations AS (
+        SELECT p.hoster_id, p.kind, p.confirmed_at, j.value AS country
+        FROM period p, json_each(p.to_countries) j WHERE p.kind != 'masked'
+        UNION ALL
+        SELECT hoster_id, kind, confirmed_at, '{BEHIND_A_CDN}' FROM period WHERE kind = 'masked'
+        UNION ALL
+        SELECT hoster_id, kind, confirmed_at, '{NO_COUNTRY}' FROM period
+        WHERE kind != 'masked' AND json_array_length(to_countries) = 0
+    ), per_country AS (
+        SELECT country, COUNT(DISTINCT hoster_id) AS hosters, COUNT(*) AS moves,
+               has_hotline(country, MAX(confirmed_at)) AS hotline
+        FROM destinations GROUP BY country
+    )
+    SELECT c.country AS destination_country, c.hosters,
+           (SELECT COUNT(*) FROM urls u
+            WHERE u.hoster_id IN (SELECT hoster_id FROM destinations d WHERE d.country = c.country)) AS urls,
+           c.moves,
+           (SELECT group_concat(kind, ', ') FROM (SELECT DISTINCT kind FROM destinations d
+                                                  WHERE d.country = c.country ORDER BY kind)) AS kinds,
+           CASE c.hotline WHEN 1 THEN 'yes' WHEN 0 THEN 'no' ELSE 'unknown' END AS has_hotline
+    FROM per_country c ORDER BY c.hosters DESC, urls DESC, c.country"""
+
+# The databases and services that produced the stored locations, with their first and last
+# builds: what the footer's attribution is taken from.
+SOURCES_SQL = """SELECT name, MIN(build) AS first_build, MAX(build) AS last_build
+                 FROM sources GROUP BY name ORDER BY name"""
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """SQL functions the canned queries use: has_hotline(country, date) is 1, 0 or NULL
+    (unknown), per monitor.hotlines, on the date an ISO 8601 time begins with."""
+    conn.create_function("has_hotline", 2, _has_hotline, deterministic=True)
+
+
+def _has_hotline(country: object, when: object) -> int | None:
+    if not (isinstance(country, str) and is_country(country) and isinstance(when, str)):
+        return None  # a row label (behind a CDN, unknown) or a NULL: nothing is known
+    try:
+        on = date.fromisoformat(when[:10])
+    except ValueError:
+        return None
+    answer = has_hotline(country, on)
+    return None if answer is None else int(answer)
