@@ -104,3 +104,29 @@ def test_the_config_refuses_a_url_apprise_cannot_send_to(tmp_path):
         load_file(path)
     path.write_text("notify:\n  urls: ['json://127.0.0.1/hook']\n")
     assert load_file(path).notify.urls == ("json://127.0.0.1/hook",)
+
+
+def test_a_crawl_tells_its_new_moves_and_names_a_target_that_failed(webhook, tmp_path):
+    from monitor.crawl.run import run_crawl
+    from monitor.intake import add_urls
+    from monitor.sim.world import World
+    from monitor.store import open_store
+
+    hook, posted = webhook
+    dead = f"json://127.0.0.1:{free_port()}/gone"
+    with World(tmp_path / "world") as world:
+        world.place("img.tulip.test", "nl")
+        path = world.write_config(tmp_path / "config.yaml", tmp_path / "monitor.db", log_file=None)
+        path.write_text(path.read_text() + f"notify:\n  urls: ['{hook}', '{dead}']\n")
+        config = load_file(path)
+        db = open_store(config.database)
+        add_urls(db, ["http://img.tulip.test/1.jpg"], lambda r: None)
+        db.close()
+        lines = []
+        for night, place in enumerate(["nl", "nl", "md", "md"]):
+            world.place("img.tulip.test", place)
+            lines.append(run_crawl(config, dns_only=True).line())
+    (payload,) = posted  # only the crawl that confirmed the move had anything to tell
+    assert payload["title"] == "monitor: crawl 4: 1 new move"
+    assert payload["message"].startswith("tulip.test: left-home NL -> MD")
+    assert "not notified: json://127.0.0.1" in lines[3] and "not notified" not in lines[2]

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from sqlite_utils import Database
 
 from ..config import Config
-from ..detect import refresh_moves
+from .. import notify
+from ..detect import MoveFilter, list_moves, refresh_moves
 from ..store import moves as stored_moves
 from ..takedowns import refresh_takedowns
 from ..errors import MonitorError
@@ -55,13 +56,15 @@ class CrawlSummary:
     moves_confirmed: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # per phase
     status: str = "running"
+    not_notified: list[str] = field(default_factory=list)  # notify.urls targets that failed
 
     def line(self) -> str:
         """One line for cron's mail or a log."""
         outcomes = ", ".join(f"{n} {o}" for o, n in sorted(self.outcomes.items()))
         return (f"crawl {self.crawl_id} ({self.mode}) {self.status}: {self.urls} URLs ({outcomes}); "
                 f"{self.hosts} hosts, {self.ips} IPs; {self.hosters_changed} hosters changed location; "
-                f"{self.moves_confirmed} moves confirmed")
+                f"{self.moves_confirmed} moves confirmed"
+                + (f"; not notified: {', '.join(self.not_notified)}" if self.not_notified else ""))
 
     def to_json(self) -> dict:
         return {"crawl": self.crawl_id, "mode": self.mode, "status": self.status, "urls": self.urls,
@@ -123,8 +126,18 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
             history.finish_crawl(db, crawl_id, "failed", summary.to_json(), [], clock)
         raise
     history.finish_crawl(db, crawl_id, "complete", summary.to_json(), sources, clock)
+    if config.notify.urls:
+        summary.not_notified = _notify(config, db, crawl_id)
     log.info(summary.line())
     return summary
+
+
+def _notify(config: Config, db: Database, crawl_id: int) -> list[str]:
+    """Tell every notify.urls target of this crawl's new moves; the targets that failed."""
+    told = notify.message(crawl_id, list_moves(db, MoveFilter(confirmed_crawl=crawl_id)), None)
+    if told is None:
+        return []
+    return [d.target for d in notify.send(config.notify.urls, *told) if not d.ok]
 
 
 class _Phases:
