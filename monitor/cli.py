@@ -301,17 +301,22 @@ def update_databases(ctx: click.Context) -> None:
 @click.pass_context
 def crawl(ctx: click.Context, dns_only: bool, limit: int | None) -> None:
     """One nightly revisit of every active reported URL: DNS, enrichment, then a HEAD request
-    (never a body). Refuses to start while another crawl runs on the same database."""
+    (never a body). Refuses to start while another crawl runs on the same database. Exits 1 when
+    the crawl was degraded (it could not see), so that cron mails it."""
     config = _config(ctx)
     log_to_file(config.crawl.log_file, config_file=config.source)
     if not sys.stdout.isatty():  # cron: one line, details in the log file
-        click.echo(run.run_crawl(config, dns_only=dns_only, limit=limit).line())
-        return
-    with _ProgressBars() as bars:
-        summary = run.run_crawl(config, dns_only=dns_only, limit=limit, progress=bars.update)
-    click.echo(render(views.crawl_summary_rows(summary), "table"))
-    if config.crawl.log_file:
-        click.echo(f"details: {config.crawl.log_file}")
+        summary = run.run_crawl(config, dns_only=dns_only, limit=limit)
+        click.echo(summary.line())
+    else:
+        with _ProgressBars() as bars:
+            summary = run.run_crawl(config, dns_only=dns_only, limit=limit, progress=bars.update)
+        click.echo(render(views.crawl_summary_rows(summary), "table"))
+        if config.crawl.log_file:
+            click.echo(f"details: {config.crawl.log_file}")
+    if summary.degraded:
+        click.echo(f"crawl {summary.crawl_id} was degraded: {summary.degraded}", err=True)
+        ctx.exit(1)
 
 
 class _ProgressBars:

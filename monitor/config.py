@@ -131,6 +131,11 @@ class Crawl(_Section):
     user_agent: StrictStr = "monitor/0.1 (hosting-location monitor; +https://github.com/monitor-hotlines/monitor)"
     allow_private_addresses: StrictBool = False
     log_file: Path | None = Path("data/crawl.log")
+    # Names that must resolve (through dns.nameservers) for the crawl to trust its own eyes.
+    canaries: tuple[StrictStr, ...] = ()
+    # Share of hosts whose lookup said nothing (timeout, SERVFAIL, REFUSED, error) above which the
+    # crawl is degraded: more likely our resolver or network than that many hosters at once.
+    degraded_share: StrictFloat = Field(0.5, gt=0, le=1)
 
 
 class Moves(_Section):

@@ -39,7 +39,7 @@ from twisted.internet.error import DNSLookupError
 from twisted.python.failure import Failure
 from w3lib.url import safe_url_string
 
-from monitor.crawl.protocol import Observation, ProtocolError, loads
+from monitor.crawl.protocol import Observation, ProtocolError, loads, unresolved_outcome
 from monitor.crawl.resolver import HostEntry, Hosts
 from monitor.crawl.settings import MAX_REDIRECTS
 
@@ -182,7 +182,8 @@ class RevisitSpider(scrapy.Spider):
         if entry is None:
             return self.observe(meta, "unresolved", None, None, None, detail="not resolved by this crawl")
         if not entry.resolved:
-            return self.observe(meta, "unresolved", None, None, None, detail=entry.detail or entry.status)
+            return self.observe(meta, unresolved_outcome(entry.status), None, None, None,
+                                detail=entry.detail or entry.status)
         if not entry.allowed_ips(self.allow_private):
             return self.observe(meta, "refused-private", None, None, None, detail=_private_detail(entry))
         try:
@@ -285,7 +286,7 @@ class RevisitSpider(scrapy.Spider):
             entry = self.hosts.get(host)
             if entry is not None:
                 if not meta["redirects"] and not entry.resolved:
-                    yield self.observe(meta, "unresolved", None, None, None, detail=entry.status)
+                    yield self.observe(meta, unresolved_outcome(entry.status), None, None, None, detail=entry.status)
                     return
                 refused = self.refused_target(meta, entry, None, request.url, None)
                 if refused is not None:

@@ -86,14 +86,16 @@ class Places:
         return (f"final host {host}: {', '.join(ips)}; countries {as_json(location.countries)}; "
                 f"asns {as_json(location.asns)}")
 
-    def hoster_states(self, addresses: Mapping[int, set[str]]) -> Iterator[tuple[int, tuple]]:
+    def hoster_states(self, addresses: Mapping[int, set[str]],
+                      unseen: set[int] | frozenset[int] = frozenset()) -> Iterator[tuple[int, tuple]]:
         """(hoster id, hoster_states columns) from the addresses of each hoster's hosts.
 
-        A hoster whose hosts were looked at but none resolved is `unresolved`; one behind a CDN
-        (every enriched address in an edge network) is marked so."""
+        A hoster whose hosts were looked at but none resolved is `unresolved`, or `unknown` when
+        a lookup of one of its hosts said nothing (in `unseen`): a gap, not a disappearance. One
+        behind a CDN (every enriched address in an edge network) is marked so."""
         for hoster_id, ips in addresses.items():
             if not ips:
-                yield hoster_id, ("unresolved", None, None, None, None, 0)
+                yield hoster_id, ("unknown" if hoster_id in unseen else "unresolved", None, None, None, None, 0)
                 continue
             location = locate(ips, self.infos)
             yield hoster_id, ("located", as_json(location.countries), as_json(location.asns),

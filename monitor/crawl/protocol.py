@@ -205,3 +205,14 @@ def loads(line: str | bytes) -> dict:
     if not isinstance(message, dict):
         raise ProtocolError("not a JSON object")
     return message
+
+
+# DNS answers that say a name is gone; every other failure (timeout, SERVFAIL, REFUSED, a network
+# error) says nothing about the hoster: no evidence is not evidence of absence.
+GONE = frozenset({"nxdomain", "no-answer", "cname-loop"})
+
+
+def unresolved_outcome(status: str | None) -> str:
+    """The outcome of a URL whose host did not resolve: `unresolved` when DNS said it is gone,
+    `unknown` when it could not tell."""
+    return "unresolved" if status in GONE else "unknown"

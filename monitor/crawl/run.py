@@ -31,7 +31,7 @@ from ..resolve.enrich import Enricher, IpInfo
 from .. import store
 from ..store import history, utcnow
 from .locations import Places, mmdb_enricher
-from .protocol import worker_name
+from .protocol import unresolved_outcome, worker_name
 
 log = logging.getLogger("monitor.crawl")
 
@@ -56,6 +56,7 @@ class CrawlSummary:
     moves_confirmed: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # per phase
     status: str = "running"
+    degraded: str | None = None  # why this crawl could not see, if it could not
     not_notified: list[str] = field(default_factory=list)  # notify.urls targets that failed
 
     def line(self) -> str:
@@ -64,10 +65,12 @@ class CrawlSummary:
         return (f"crawl {self.crawl_id} ({self.mode}) {self.status}: {self.urls} URLs ({outcomes}); "
                 f"{self.hosts} hosts, {self.ips} IPs; {self.hosters_changed} hosters changed location; "
                 f"{self.moves_confirmed} moves confirmed"
+                + (f"; DEGRADED: {self.degraded} (it confirms no move and counts no takedown)" if self.degraded else "")
                 + (f"; not notified: {', '.join(self.not_notified)}" if self.not_notified else ""))
 
     def to_json(self) -> dict:
-        return {"crawl": self.crawl_id, "mode": self.mode, "status": self.status, "urls": self.urls,
+        return {"crawl": self.crawl_id, "mode": self.mode, "status": self.status, "degraded": self.degraded,
+                "urls": self.urls,
                 "hosts": self.hosts, "ips": self.ips, "outcomes": dict(self.outcomes),
                 "workers": dict(self.workers),
                 "hosters_changed": self.hosters_changed, "moves_confirmed": self.moves_confirmed,
@@ -90,7 +93,8 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
     try:
         with phase("resolve"):
             hosts = _hosts(db, limit)
-            answers = _resolve(config, hosts, progress)
+            answers, canaries = _resolve(config, hosts, progress)
+            summary.degraded = _blind(config, answers, canaries)
             writers["hosts"].write(crawl_id, (
                 (a.host, (a.status, history.as_json(a.cname_chain) if a.cname_chain else None,
                           history.as_json(a.ips))) for a in answers.values()))
@@ -112,7 +116,12 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
                 writers["urls"].write(crawl_id, _dns_only_url_states(db, answers, places, limit, summary))
         with phase("detect"):
             addresses = history.hoster_addresses(db, crawl_id, partial=limit is not None)
-            writers["hosters"].write(crawl_id, places.hoster_states(addresses))
+            blind = {host for host, a in answers.items() if unresolved_outcome(a.status) == "unknown"}
+            writers["hosters"].write(crawl_id, places.hoster_states(
+                addresses, unseen=history.hosters_of_hosts(db, blind) if blind else set()))
+            if summary.degraded:
+                history.mark_degraded(db, crawl_id, summary.degraded)
+                log.warning("crawl %d is degraded: %s", crawl_id, summary.degraded)
             summary.hosters_changed = writers["hosters"].changed
             refresh_moves(db, config, current=crawl_id)
             refresh_takedowns(db, config, current=crawl_id)
@@ -127,14 +136,16 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
         raise
     history.finish_crawl(db, crawl_id, "complete", summary.to_json(), sources, clock)
     if config.notify.urls:
-        summary.not_notified = _notify(config, db, crawl_id)
+        summary.not_notified = _notify(config, db, summary)
     log.info(summary.line())
     return summary
 
 
-def _notify(config: Config, db: Database, crawl_id: int) -> list[str]:
-    """Tell every notify.urls target of this crawl's new moves; the targets that failed."""
-    told = notify.message(crawl_id, list_moves(db, MoveFilter(confirmed_crawl=crawl_id)), None)
+def _notify(config: Config, db: Database, summary: CrawlSummary) -> list[str]:
+    """Tell every notify.urls target of this crawl's new moves and whether it was degraded; the
+    targets that failed."""
+    crawl_id = summary.crawl_id
+    told = notify.message(crawl_id, list_moves(db, MoveFilter(confirmed_crawl=crawl_id)), summary.degraded)
     if told is None:
         return []
     return [d.target for d in notify.send(config.notify.urls, *told) if not d.ok]
@@ -168,22 +179,44 @@ def _begin(db: Database, config: Config, mode: str, clock: history.Clock) -> int
 _hosts = history.active_hosts
 
 
-def _resolve(config: Config, hosts: list[str], progress: Progress) -> dict[str, DnsAnswer]:
+def _resolve(config: Config, hosts: list[str], progress: Progress) -> tuple[dict[str, DnsAnswer], dict[str, DnsAnswer]]:
+    """Each host's answer, and each canary's."""
     async def resolve_all() -> dict[str, DnsAnswer]:
         answers: dict[str, DnsAnswer] = {}
         async with AsyncResolver.from_config(config.dns) as resolver:
-            async for answer in resolver.resolve_many(hosts):
+            async for answer in resolver.resolve_many([*config.crawl.canaries, *hosts]):
                 answers[answer.host] = answer
                 if len(answers) % 500 == 0:
                     progress("resolve", len(answers), len(hosts))
+            # Asked again once, after all the others: a resolver that had a bad moment, or a
+            # hoster's nameserver that did, may answer now.
+            again = [h for h, a in answers.items() if a.status != "ok" and unresolved_outcome(a.status) == "unknown"]
+            async for answer in resolver.resolve_many(again):
+                answers[answer.host] = answer
         return answers
 
     answers = asyncio.run(resolve_all())
+    canaries = {name: answers[name] for name in config.crawl.canaries}
+    for name in set(canaries) - set(hosts):  # a canary is no reported host
+        del answers[name]
     progress("resolve", len(answers), len(hosts))
     for answer in answers.values():
         if answer.status != "ok":
             log.info("dns %s: %s %s", answer.host, answer.status, answer.detail or "")
-    return answers
+    return answers, canaries
+
+
+def _blind(config: Config, answers: dict[str, DnsAnswer], canaries: dict[str, DnsAnswer]) -> str | None:
+    """Why this crawl cannot trust what it saw, or None: a canary that did not resolve, or so many
+    hosts whose lookup said nothing that our resolver or network is the likelier cause."""
+    failed = [f"{name} ({a.status})" for name, a in canaries.items() if a.status != "ok"]
+    if failed:
+        return f"canary {', '.join(failed)} did not resolve through dns.nameservers"
+    blind = sum(1 for a in answers.values() if a.status != "ok" and unresolved_outcome(a.status) == "unknown")
+    if answers and blind / len(answers) > config.crawl.degraded_share:
+        return (f"{blind} of {len(answers)} hosts could not be looked up (timeout, SERVFAIL or error; over "
+                f"crawl.degraded_share {config.crawl.degraded_share:g}): our resolver or network is likelier down")
+    return None
 
 
 def _enrich(enricher: Enricher, answers: dict[str, DnsAnswer], progress: Progress) -> dict[str, IpInfo]:
@@ -226,7 +259,7 @@ def _dns_only_url_states(db: Database, answers: dict[str, DnsAnswer], places: Pl
     for url_id, _, host in history.active_urls(db.conn, limit):
         answer = answers.get(host)
         ok = answer is not None and answer.status == "ok"
-        outcome = "resolved" if ok else "unresolved"
+        outcome = "resolved" if ok else unresolved_outcome(answer.status if answer else None)
         summary.urls += 1
         summary.outcomes[outcome] += 1
         summary.workers[worker] += 1

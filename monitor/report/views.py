@@ -69,7 +69,8 @@ def crawl_summary_rows(summary) -> list[dict]:
     errors = sum(n for o, n in outcomes.items()
                  if o in ("http-error", "unreachable", "redirect-loop", "too-many-redirects", "error"))
     rows = [
-        ("crawl", f"{summary.crawl_id} ({summary.mode}, {summary.status})"),
+        ("crawl", f"{summary.crawl_id} ({summary.mode}, {summary.status}"
+                  f"{', DEGRADED' if summary.degraded else ''})"),
         ("URLs", summary.urls),
         ("online", outcomes.get("online", 0)),
         ("removed", outcomes.get("removed", 0)),

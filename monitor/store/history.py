@@ -220,3 +220,20 @@ def rdap_network_id(db: Database, handle: str | None, cidr: str | None) -> int |
     row = db.execute("SELECT id FROM rdap_networks WHERE handle IS ? AND cidr IS ? ORDER BY fetched_at DESC LIMIT 1",
                      [handle, cidr]).fetchone()
     return row[0] if row else None
+
+
+def mark_degraded(db: Database, crawl_id: int, why: str) -> None:
+    """Record that this crawl could not see: it confirms no move and counts no takedown."""
+    with db.atomic():
+        db.execute("UPDATE crawls SET degraded = ? WHERE id = ?", [why, crawl_id])
+
+
+def hosters_of_hosts(db: Database, hosts: set[str]) -> set[int]:
+    """The hosters with an active URL on any of these hosts."""
+    found: set[int] = set()
+    listed = sorted(hosts)
+    for start in range(0, len(listed), 500):
+        chunk = listed[start:start + 500]
+        found.update(row[0] for row in db.execute(
+            f"SELECT DISTINCT hoster_id FROM urls WHERE active AND host IN ({', '.join('?' for _ in chunk)})", chunk))
+    return found
