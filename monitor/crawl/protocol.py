@@ -212,6 +212,11 @@ def loads(line: str | bytes) -> dict:
 GONE = frozenset({"nxdomain", "no-answer", "cname-loop"})
 
 
+def said_nothing(status: str | None) -> bool:
+    """Whether a lookup ended without evidence either way (not ok, not gone)."""
+    return status != "ok" and status not in GONE
+
+
 def unresolved_outcome(status: str | None) -> str:
     """The outcome of a URL whose host did not resolve: `unresolved` when DNS said it is gone,
     `unknown` when it could not tell."""

@@ -31,7 +31,7 @@ from ..resolve.enrich import Enricher, IpInfo
 from .. import store
 from ..store import history, utcnow
 from .locations import Places, mmdb_enricher
-from .protocol import unresolved_outcome, worker_name
+from .protocol import said_nothing, unresolved_outcome, worker_name
 
 log = logging.getLogger("monitor.crawl")
 
@@ -116,7 +116,7 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
                 writers["urls"].write(crawl_id, _dns_only_url_states(db, answers, places, limit, summary))
         with phase("detect"):
             addresses = history.hoster_addresses(db, crawl_id, partial=limit is not None)
-            blind = {host for host, a in answers.items() if unresolved_outcome(a.status) == "unknown"}
+            blind = {host for host, a in answers.items() if said_nothing(a.status)}
             writers["hosters"].write(crawl_id, places.hoster_states(
                 addresses, unseen=history.hosters_of_hosts(db, blind) if blind else set()))
             if summary.degraded:
@@ -190,7 +190,7 @@ def _resolve(config: Config, hosts: list[str], progress: Progress) -> tuple[dict
                     progress("resolve", len(answers), len(hosts))
             # Asked again once, after all the others: a resolver that had a bad moment, or a
             # hoster's nameserver that did, may answer now.
-            again = [h for h, a in answers.items() if a.status != "ok" and unresolved_outcome(a.status) == "unknown"]
+            again = [h for h, a in answers.items() if said_nothing(a.status)]
             async for answer in resolver.resolve_many(again):
                 answers[answer.host] = answer
         return answers
@@ -212,7 +212,7 @@ def _blind(config: Config, answers: dict[str, DnsAnswer], canaries: dict[str, Dn
     failed = [f"{name} ({a.status})" for name, a in canaries.items() if a.status != "ok"]
     if failed:
         return f"canary {', '.join(failed)} did not resolve through dns.nameservers"
-    blind = sum(1 for a in answers.values() if a.status != "ok" and unresolved_outcome(a.status) == "unknown")
+    blind = sum(1 for a in answers.values() if said_nothing(a.status))
     if answers and blind / len(answers) > config.crawl.degraded_share:
         return (f"{blind} of {len(answers)} hosts could not be looked up (timeout, SERVFAIL or error; over "
                 f"crawl.degraded_share {config.crawl.degraded_share:g}): our resolver or network is likelier down")
