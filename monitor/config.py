@@ -122,6 +122,31 @@ class RDAP(_Section):
     timeout: StrictFloat = Field(10.0, gt=0)
 
 
+BROKER_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://")
+
+
+def broker_url(url: str) -> str:
+    """A Celery broker URL this package can use: Redis or RabbitMQ (AMQP)."""
+    if not url.startswith(BROKER_SCHEMES):
+        raise ValueError(f"{hide_password(url)!r} is not a broker URL: redis://... or amqp://... "
+                         "(null: crawl on this machine)")
+    return url
+
+
+def hide_password(url: str) -> str:
+    """A URL fit for a message: whatever follows the user name before the '@' as ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
+
+
+BrokerURL = Annotated[StrictStr, AfterValidator(broker_url)]
+
+
 class Crawl(_Section):
     mode: Literal["head", "dns-only"] = "head"
     concurrency: StrictInt = Field(64, ge=1)
@@ -136,6 +161,12 @@ class Crawl(_Section):
     # Share of hosts whose lookup said nothing (timeout, SERVFAIL, REFUSED, error) above which the
     # crawl is degraded: more likely our resolver or network than that many hosters at once.
     degraded_share: StrictFloat = Field(0.5, gt=0, le=1)
+    # Celery: None crawls on this machine; a redis:// or amqp:// URL sends the URLs in batches to
+    # `monitor worker` processes that reach that broker.
+    broker: BrokerURL | None = None
+    batch_size: StrictInt = Field(500, ge=1)  # URLs per task; a host's URLs are never split
+    batch_timeout: StrictFloat = Field(600.0, gt=0)  # seconds before a batch is sent again
+    worker_wait: StrictFloat = Field(60.0, gt=0)  # seconds to wait for a worker to answer
 
 
 class Moves(_Section):

@@ -59,6 +59,9 @@ def test_values_are_typed_and_relative_paths_follow_the_file(tmp_path):
         ("rdap:\n  servers:\n    ripe: http://127.0.0.1/\n", "rdap.servers.ripe", "must be one of arin, ripencc"),
         ("moves:\n  confirm_after: 0\n", "moves.confirm_after", "must be at least 1 (got 0)"),
         ("dns: 53\n", "dns", "must be a section of keys"),
+        ("crawl:\n  broker: http://broker.example/\n", "crawl.broker", "is not a broker URL: redis://... or amqp://..."),
+        ("crawl:\n  batch_size: 0\n", "crawl.batch_size", "must be at least 1 (got 0)"),
+        ("crawl:\n  batch_timeout: 0\n", "crawl.batch_timeout", "must be more than 0"),
     ],
 )
 def test_invalid_values_name_the_file_and_the_key(tmp_path, text, key, says):
@@ -133,3 +136,15 @@ def test_cli_config_error_is_one_message_without_traceback(tmp_path, monkeypatch
     assert result.exit_code == 1
     assert "crawl.concurrency" in result.stderr and str(path) in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_broker_url_is_checked_without_showing_its_password(tmp_path):
+    message = ""
+    with pytest.raises(ConfigError) as error:
+        config.load_file(write(tmp_path, "crawl:\n  broker: redis:/monitor:s3cret@10.0.0.5:6379/0\n"))
+    message = str(error.value)
+    assert "crawl.broker" in message and "s3cret" not in message and "***@10.0.0.5" in message
+    loaded = config.load_file(write(tmp_path, "crawl:\n  broker: amqp://monitor:s3cret@10.0.0.5:5672/monitor\n"
+                                              "  batch_timeout: 30\n"))
+    assert loaded.crawl.broker == "amqp://monitor:s3cret@10.0.0.5:5672/monitor"
+    assert loaded.crawl.batch_timeout == 30.0 and loaded.crawl.batch_size == 500
