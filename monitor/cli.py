@@ -319,6 +319,27 @@ def crawl(ctx: click.Context, dns_only: bool, limit: int | None) -> None:
         ctx.exit(1)
 
 
+@cli.command()
+@click.option("--broker", envvar="MONITOR_BROKER", metavar="URL",
+              help="redis://... or amqp://... (default: $MONITOR_BROKER, else crawl.broker of the config).")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Batches at once (default: one per core).")
+@click.option("--name", help="This worker's name in observations (default: HOSTNAME:PID).")
+@click.pass_context
+def worker(ctx: click.Context, broker: str | None, concurrency: int | None, name: str | None) -> None:
+    """Revisit the batches a `monitor crawl` with crawl.broker sends, until stopped. Needs only
+    this package and the broker: no database, no geolocation files."""
+    from .crawl.tasks import run_worker
+
+    broker = broker or _config(ctx).crawl.broker
+    if not broker:
+        raise click.UsageError("no broker: give --broker URL, set MONITOR_BROKER, or crawl.broker in the config")
+    try:
+        code = run_worker(broker, concurrency=concurrency, name=name)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--broker") from None
+    ctx.exit(code)
+
+
 class _ProgressBars:
     """One rich progress bar per phase of a crawl (resolve, enrich, crawl), on the terminal only."""
 
