@@ -48,8 +48,13 @@ def revisit_urls(db: Database, config: Config, crawl_id: int, answers: Mapping[s
     """Revisit the active URLs (the first ``limit``) and write their states; counts go to
     ``summary`` (a run.CrawlSummary: urls, outcomes, workers)."""
     total = count_urls(db, limit)
-    batch = encode(WorkerSettings.from_config(config), active_urls(str(config.database), limit), answers.get)
-    observations = revisit(batch, log_file=config.crawl.log_file)
+    if config.crawl.broker:  # many machines: batches to `monitor worker` through Celery
+        from .distributed import revisit_on_workers
+
+        observations = revisit_on_workers(config, active_urls(str(config.database), limit), answers.get)
+    else:
+        batch = encode(WorkerSettings.from_config(config), active_urls(str(config.database), limit), answers.get)
+        observations = revisit(batch, log_file=config.crawl.log_file)
     try:
         history.writers(db)["urls"].write(crawl_id, _states(observations, places, summary, progress, total))
     finally:

@@ -84,6 +84,10 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
     clock gives the crawl's start and end times; the demo's simulated calendar replaces it.
     """
     mode = "dns-only" if dns_only or config.crawl.mode == "dns-only" else "head"
+    if mode == "head" and config.crawl.broker:  # a broker that is down: one line, no crawl begun
+        from .distributed import check_broker
+
+        check_broker(config)
     db = store.writer(config)
     crawl_id = _begin(db, config, mode, clock)
     summary = CrawlSummary(crawl_id=crawl_id, mode=mode)
