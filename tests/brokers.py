@@ -135,14 +135,15 @@ def clean_env() -> dict[str, str]:
 class Worker:
     """`python -P -m monitor worker` in a process of its own, its log in a file."""
 
-    def __init__(self, broker_url: str, name: str, folder: Path, concurrency: int = 1) -> None:
+    def __init__(self, broker_url: str, name: str, folder: Path, concurrency: int = 1,
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
         self.log = folder / f"worker-{name}.log"
         self.output = self.log.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-P", "-m", "monitor", "worker", "--broker", broker_url, "--name", name,
              "--concurrency", str(concurrency)],
-            stdout=self.output, stderr=subprocess.STDOUT, cwd=folder, env=clean_env())
+            stdout=self.output, stderr=subprocess.STDOUT, cwd=folder, env={**clean_env(), **(env or {})})
 
     @property
     def pid(self) -> int:
@@ -178,8 +179,8 @@ class Worker:
 
 
 @contextmanager
-def workers(broker_url: str, folder: Path, *names: str, concurrency: int = 1):
-    started = [Worker(broker_url, name, folder, concurrency) for name in names]
+def workers(broker_url: str, folder: Path, *names: str, concurrency: int = 1, env: dict[str, str] | None = None):
+    started = [Worker(broker_url, name, folder, concurrency, env) for name in names]
     try:
         for worker in started:
             worker.wait_ready()

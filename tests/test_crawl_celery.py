@@ -174,6 +174,38 @@ def test_no_worker_is_one_line_and_the_next_crawl_completes(tmp_path):
         assert [(s["outcome"], s["first_by"]) for s in second] == [("online", "gamma")]
 
 
+def test_a_batch_that_fails_on_every_send_fails_the_crawl_in_one_line(tmp_path):
+    """A worker whose Scrapy processes cannot start (here: a `scrapy` that fails to import ahead of
+    the real one, on its PYTHONPATH only) fails each batch; the coordinator sends it again, and
+    after the third failure stops the crawl, naming the batch and the worker's error."""
+    broken = tmp_path / "broken" / "scrapy"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('this scrapy is broken on purpose')\n")
+    with broker("redis") as url, World(tmp_path / "world") as world, \
+            WebServer([world.networks["nl"].address()]) as web:
+        world.place("img.alpha.test", "nl")
+        web.set_default("*", 200)
+        config = world.write_config(tmp_path / "config.yaml", tmp_path / "monitor.db", broker=url,
+                                    worker_wait=30, log_file=tmp_path / "crawl.log")
+        page = web.url("img.alpha.test", "/1.jpg")
+        assert monitor(config, "add", page).returncode == 0
+        with workers(url, tmp_path, "epsilon", env={"PYTHONPATH": str(broken.parent)}) as (epsilon,):
+            failed = monitor(config, "crawl")
+        assert failed.returncode == 1
+        (line,) = failed.stderr.splitlines()
+        assert line.startswith("Error: batch 1 (1 URLs, hosts img.alpha.test to img.alpha.test) failed 3 times: "
+                               "CrawlProcessError: the crawling process failed (exit code 1)"), line
+        assert "this scrapy is broken on purpose" in epsilon.text()  # the child's error, in the journal
+        assert [c["status"] for c in crawls(tmp_path / "monitor.db")] == ["failed"]
+        assert web.request_count == 0
+
+        with workers(url, tmp_path, "zeta"):
+            again = monitor(config, "crawl")
+        assert again.returncode == 0, again.stderr
+        assert [(s["outcome"], s["first_by"]) for s in states(tmp_path / "monitor.db", 2)[page]] == [
+            ("online", "zeta")]
+
+
 @pytest.mark.parametrize("scheme", ["redis://127.0.0.1:{port}/0", "amqp://guest:secret@127.0.0.1:{port}//"])
 def test_an_unreachable_broker_is_one_line_naming_crawl_broker(tmp_path, scheme):
     url = scheme.format(port=closed_port())
