@@ -155,6 +155,8 @@ def test_no_worker_is_one_line_and_the_next_crawl_completes(tmp_path):
         web.set_default("*", 200)
         config = world.write_config(tmp_path / "config.yaml", tmp_path / "monitor.db", broker=url,
                                     worker_wait=2, log_file=tmp_path / "crawl.log")
+        empty = monitor(config, "crawl")  # nothing to revisit: no worker needed
+        assert empty.returncode == 0 and "0 URLs" in empty.stdout, empty.stderr
         page = web.url("img.alpha.test", "/1.jpg")
         assert monitor(config, "add", page).returncode == 0
 
@@ -163,14 +165,14 @@ def test_no_worker_is_one_line_and_the_next_crawl_completes(tmp_path):
         assert lonely.stderr.splitlines() == [
             f"Error: no `monitor worker` answered through crawl.broker {url} within crawl.worker_wait (2 s); "
             "start one (`monitor worker`) and crawl again"]
-        assert [c["status"] for c in crawls(tmp_path / "monitor.db")] == ["failed"]
+        assert [c["status"] for c in crawls(tmp_path / "monitor.db")] == ["complete", "failed"]
         assert web.request_count == 0
 
         with workers(url, tmp_path, "gamma"):
             again = monitor(config, "crawl")
         assert again.returncode == 0, again.stderr
-        assert [c["status"] for c in crawls(tmp_path / "monitor.db")] == ["failed", "complete"]
-        second = states(tmp_path / "monitor.db", 2)[page]
+        assert [c["status"] for c in crawls(tmp_path / "monitor.db")] == ["complete", "failed", "complete"]
+        second = states(tmp_path / "monitor.db", 3)[page]
         assert [(s["outcome"], s["first_by"]) for s in second] == [("online", "gamma")]
 
 

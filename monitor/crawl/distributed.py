@@ -25,6 +25,7 @@ nothing but the broker.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import deque
@@ -95,7 +96,6 @@ def revisit_on_workers(config: Config, urls: Iterable[tuple[int, str, str]],
     coordinator = _Coordinator(app, config, urls, answer)
     try:
         _connect(app, broker)
-        coordinator.start()
         yield from coordinator.run()
     except _broker_errors(app) as error:
         raise BrokerUnreachable(f"crawl.broker {hide_password(broker)} was lost: {error}") from None
@@ -156,10 +156,6 @@ class _Coordinator:
 
     # -- workers ---------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._wait_for_workers()
-        self._refresh_capacity()
-
     def _wait_for_workers(self) -> None:
         deadline = time.monotonic() + self.crawl.worker_wait
         while True:
@@ -173,6 +169,9 @@ class _Coordinator:
 
     def _refresh_capacity(self) -> None:
         stats = self.app.control.inspect(timeout=PING_TIMEOUT).stats() or {}
+        if not stats:  # none answered in time (busy, or just gone): keep what we knew
+            self.capacity_at = time.monotonic()
+            return
         threads = sum(int(s.get("pool", {}).get("max-concurrency", 1)) for s in stats.values())
         capacity = max(threads, 1)
         if capacity != self.capacity:
@@ -202,6 +201,12 @@ class _Coordinator:
         self.sent += 1
 
     def run(self) -> Iterator[Observation]:
+        first = next(self.pending, None)
+        if first is None:  # nothing to revisit: no worker needed
+            return
+        self.pending = itertools.chain([first], self.pending)
+        self._wait_for_workers()
+        self._refresh_capacity()
         while True:
             if time.monotonic() - self.capacity_at >= CAPACITY_INTERVAL:
                 self._refresh_capacity()
