@@ -6,6 +6,7 @@ or no broker, is one line and exit 1."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -144,6 +145,59 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(tmp_pa
         print(f"{kind}: killed alpha {killed - began:.1f} s into the crawl, after {requests_at_kill} requests, "
               f"done {after:.1f} s later; observations {dict(made_by)}; "
               f"{sum(1 for n in asked.values() if n > 1)} URLs requested twice; {told}")
+
+
+def test_a_batch_run_twice_to_the_end_is_taken_once(tmp_path):
+    """A worker stopped (SIGSTOP) in the middle of a batch: the coordinator sends the batch again,
+    the other worker answers it; the stopped one, continued, finishes its copy too. Every URL is
+    still observed once."""
+    with broker("redis") as url, World(tmp_path / "world") as world, \
+            WebServer([world.networks[n].address() for n in NETWORKS]) as web:
+        expected = []
+        for i in range(HOSTS):
+            host = f"h{i:02}.host{i}.test"
+            world.place(host, NETWORKS[i % len(NETWORKS)])
+            web.set_default(host, 200, delay=0.4)
+            expected += [web.url(host, f"/{j}.jpg") for j in range(URLS_PER_HOST)]
+        config = world.write_config(tmp_path / "config.yaml", tmp_path / "monitor.db", broker=url,
+                                    batch_size=8, batch_timeout=5, worker_wait=30, log_file=tmp_path / "crawl.log")
+        reports = tmp_path / "reports.txt"
+        reports.write_text("".join(f"{u}\n" for u in expected))
+        assert monitor(config, "import", str(reports)).returncode == 0
+        log = tmp_path / "crawl.log"
+
+        def logged(text: str) -> bool:
+            return log.exists() and text in log.read_text()
+
+        with workers(url, tmp_path, "alpha", "beta") as (alpha, _):
+            crawl = start_crawl(config)
+            deadline = time.monotonic() + 120
+            while not alpha.children():
+                assert crawl.poll() is None and time.monotonic() < deadline, crawl.communicate()
+                time.sleep(0.05)
+            time.sleep(0.5)
+            alpha.process.send_signal(signal.SIGSTOP)  # its Scrapy child runs on, unread
+            try:
+                while not logged("answered by send 2 of 2"):
+                    assert crawl.poll() is None and time.monotonic() < deadline, crawl.communicate()
+                    time.sleep(0.1)
+            finally:
+                alpha.process.send_signal(signal.SIGCONT)
+            while "observations in" not in alpha.text():  # alpha finishes its copy too
+                assert time.monotonic() < deadline, alpha.text()[-2000:]
+                time.sleep(0.1)
+            _, err = crawl.communicate(timeout=240)
+            assert crawl.returncode == 0, err
+
+        found = states(tmp_path / "monitor.db", 1)
+        assert {u: [s["outcome"] for s in found[u]] for u in expected} == {u: ["online"] for u in expected}
+        (only,) = crawls(tmp_path / "monitor.db")
+        counts = json.loads(only["counts"])
+        assert counts["urls"] == len(expected) == sum(counts["workers"].values())
+        twice = sum(1 for n in Counter((r.host, r.path) for r in web.requests).values() if n > 1)
+        assert twice > 0  # the batch did run twice
+        print(f"batch run twice: {twice} URLs requested twice, observations {counts['workers']}; "
+              f"{[line.split(': ', 1)[1] for line in log.read_text().splitlines() if 'send' in line]}")
 
 
 # -- no worker, no broker ---------------------------------------------------------------------

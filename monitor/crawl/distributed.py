@@ -152,7 +152,7 @@ class _Coordinator:
         self.capacity = 1
         self.capacity_at = 0.0
         self.expires = self.crawl.batch_timeout * (MAX_SENDS + 1)
-        self.sent = self.resent = self.duplicates = 0
+        self.sent = self.resent = self.revoked = self.duplicates = 0
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -217,8 +217,8 @@ class _Coordinator:
             while self.answered:
                 yield from self._take(self.answered.popleft())
             self._overdue()
-        log.info("crawl on workers: %d batches, %d sends (%d again), %d late answers dropped",
-                 self.numbers, self.sent, self.resent, self.duplicates)
+        log.info("crawl on workers: %d batches, %d sends (%d again), %d copies revoked once answered, "
+                 "%d late answers dropped", self.numbers, self.sent, self.resent, self.revoked, self.duplicates)
 
     def _wait(self) -> None:
         """Wait for answers (the oldest batch's, or any other: each fills ``answered``), at most
@@ -252,6 +252,9 @@ class _Coordinator:
             return
         del self.in_flight[batch.number]
         self._retire(batch)
+        if len(batch.sends) > 1:
+            log.info("%s: answered by send %d of %d", batch.describe(),
+                     [r.id for r in batch.sends].index(result.id) + 1, len(batch.sends))
         yield from observations
 
     def _observations(self, result: AsyncResult, batch: _Batch) -> list[Observation] | None:
@@ -275,8 +278,9 @@ class _Coordinator:
     def _retire(self, batch: _Batch) -> None:
         """An answered batch: revoke the copies still out, forget every result."""
         others = [r for r in batch.sends if self.tasks.pop(r.id, None) is not None]
-        if others:
+        if others:  # one not started yet is dropped by its worker; one running runs on, unheard
             self.app.control.revoke([r.id for r in others])
+            self.revoked += len(others)
         for result in batch.sends:
             result.forget()
 
