@@ -23,6 +23,7 @@ AMQP_PORT = 5672
 START_WAIT = 90.0  # seconds a broker may take to start listening
 READY_WAIT = 60.0  # seconds a worker may take to say it is ready
 CLAIM = "monitor-tests:claimed"  # the key a test sets in the Redis database it uses
+OURS = "monitor-tests:ours"  # marks a database as the tests' (one a test left behind may be reused)
 
 
 def listening(port: int, host: str = "127.0.0.1") -> bool:
@@ -79,20 +80,23 @@ def ensure_rabbitmq() -> None:
 
 @contextmanager
 def redis_database():
-    """A Redis broker URL on a database number no other test holds (claimed with a key that
-    expires), emptied before and after."""
+    """A Redis broker URL on a database number of this test's own: one that is empty or was left
+    by these tests (never someone else's data), claimed with a key that expires (so that test
+    runs side by side keep apart), emptied before and after."""
     import redis
 
     ensure_redis()
     for number in range(1, 16):
         client = redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=number)
-        if client.set(CLAIM, os.getpid(), nx=True, ex=900):
+        if (client.dbsize() == 0 or client.exists(OURS)) and client.set(CLAIM, os.getpid(), nx=True, ex=900):
             break
         client.close()
     else:
-        pytest.fail("every Redis database 1-15 is claimed by a test (key monitor-tests:claimed)", pytrace=False)
+        pytest.fail("no Redis database 1-15 is free for the tests: each holds data or a test's claim "
+                    f"({CLAIM})", pytrace=False)
     try:
         client.flushdb()
+        client.set(OURS, 1)
         client.set(CLAIM, os.getpid(), ex=900)
         yield f"redis://127.0.0.1:{REDIS_PORT}/{number}"
     finally:

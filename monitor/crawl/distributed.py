@@ -14,9 +14,11 @@ nothing but the broker.
   and every ``CAPACITY_INTERVAL``), so a batch waits in no queue and ``crawl.batch_timeout``
   measures work.
 - Re-sent: a batch with no answer ``crawl.batch_timeout`` after it was sent (its worker killed,
-  its machine gone), or whose worker failed, goes out again, ``MAX_SENDS`` times in all; the
-  first answer wins, the copies still out are revoked and a later answer is dropped. A URL is
-  yielded once per crawl however often its batch ran.
+  its machine gone), or whose worker failed, goes out again, ``MAX_SENDS`` times in all. The
+  first answer wins: the copies still out are revoked (a worker drops one it has not started;
+  one already running runs on, and nobody listens for its answer any more), and an answer that
+  arrives for a batch already answered is dropped. Only URLs of the batch are taken from an
+  answer, each once: a URL is yielded once per crawl however often its batch ran.
 - Workers: none answering a ping within ``crawl.worker_wait`` (at the start, or when a batch
   is overdue) stops the crawl with ``NoWorker``; a broker that cannot be reached, with
   ``BrokerUnreachable``. Either names the config key; the crawl is then marked failed by
