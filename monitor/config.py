@@ -124,6 +124,8 @@ class RDAP(_Section):
 
 class Crawl(_Section):
     mode: Literal["head", "dns-only"] = "head"
+    # Worker processes sharing a crawl, each taking whole hosts; None: one per core.
+    processes: StrictInt | None = Field(None, ge=1)
     concurrency: StrictInt = Field(64, ge=1)
     per_host_concurrency: StrictInt = Field(2, ge=1)
     timeout: StrictFloat = Field(20.0, gt=0)
