@@ -12,10 +12,10 @@ from collections import Counter
 
 import pytest
 
-from monitor.intake import add_urls
 from monitor.crawl.local import SharedHosts, host_streams
 from monitor.crawl.protocol import WorkerSettings
 from monitor.crawl.revisit import CrawlProcessError, revisit, revisit_streams
+from monitor.intake import add_urls
 from monitor.resolve.dns import DnsAnswer
 from monitor.sim.dns import DNSServer
 from monitor.sim.world import World

@@ -147,7 +147,8 @@ def active_urls(conn: sqlite3.Connection, limit: int | None = None, page: int = 
     left = limit
     while left is None or left > 0:
         size = page if left is None else min(page, left)
-        rows = conn.execute(f"SELECT id, url, host FROM urls WHERE active AND ({order}) > ({', '.join('?' * len(after))}) "
+        marks = ", ".join("?" * len(after))
+        rows = conn.execute(f"SELECT id, url, host FROM urls WHERE active AND ({order}) > ({marks}) "
                             f"ORDER BY {order} LIMIT ?", [*after, size]).fetchall()
         if not rows:
             return
