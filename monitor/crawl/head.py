@@ -54,7 +54,8 @@ def revisit_urls(db: Database, config: Config, crawl_id: int, answers: Mapping[s
     processes = max(1, min(config.crawl.processes or cores(), len(answers)))
     streams = host_streams(WorkerSettings.from_config(config), active_urls(str(config.database), limit),
                            answers.get, processes)
-    observations = revisit_streams(streams, log_file=config.crawl.log_file)
+    results: list[dict] = []
+    observations = revisit_streams(streams, log_file=config.crawl.log_file, results=results)
     try:
         history.writers(db)["urls"].write(crawl_id, _states(observations, places, summary, progress, total))
     finally:
@@ -62,6 +63,7 @@ def revisit_urls(db: Database, config: Config, crawl_id: int, answers: Mapping[s
         # suspended generator is collected: nobody would read what it goes on observing.
         observations.close()
     progress("crawl", summary.urls, total)
+    summary.worker_peak_mib = max((r.get("peak_memory_kib", 0) // 1024 for r in results), default=None)
 
 
 def _states(observations: Iterable[Observation], places: Places, summary, progress: Progress,

@@ -60,9 +60,11 @@ def revisit(messages: Iterable[dict | str], *, log_level: int | None = None,
 
 
 def revisit_streams(streams: Sequence[Iterable[dict | str]], *, log_level: int | None = None,
-                    log_file: Path | None = None) -> Iterator[Observation]:
+                    log_file: Path | None = None,
+                    results: list[dict] | None = None) -> Iterator[Observation]:
     """The observations of several batches, each revisited by a worker process of its own, in the
-    order they arrive."""
+    order they arrive; each worker's result line (its counts, its peak memory) is appended to
+    ``results``."""
     level = log_level or logging.getLogger("monitor").level or logging.INFO
     workers = [_Worker.start(messages, level, log_file) for messages in streams]
     selector = selectors.DefaultSelector()
@@ -94,6 +96,8 @@ def revisit_streams(streams: Sequence[Iterable[dict | str]], *, log_level: int |
         if worker.feeder.error is not None:
             raise worker.feeder.error
     for worker in workers:
+        if results is not None and worker.result is not None:
+            results.append(worker.result)
         _check(worker.code, worker.result, worker.received, log_file)
 
 

@@ -58,6 +58,7 @@ class CrawlSummary:
     status: str = "running"
     degraded: str | None = None  # why this crawl could not see, if it could not
     not_notified: list[str] = field(default_factory=list)  # notify.urls targets that failed
+    worker_peak_mib: int | None = None  # the largest local worker process's peak memory
 
     def line(self) -> str:
         """One line for cron's mail or a log."""
@@ -72,7 +73,7 @@ class CrawlSummary:
         return {"crawl": self.crawl_id, "mode": self.mode, "status": self.status, "degraded": self.degraded,
                 "urls": self.urls,
                 "hosts": self.hosts, "ips": self.ips, "outcomes": dict(self.outcomes),
-                "workers": dict(self.workers),
+                "workers": dict(self.workers), "worker_peak_mib": self.worker_peak_mib,
                 "hosters_changed": self.hosters_changed, "moves_confirmed": self.moves_confirmed,
                 "seconds": {phase: round(s, 3) for phase, s in self.seconds.items()}}
 

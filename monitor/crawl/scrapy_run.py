@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import logging
 import os
+import resource
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         "item_errors": errors["item"],
         "spider_errors": errors["spider"],
         "input_error": getattr(spider, "input_error", None),
+        "peak_memory_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,  # Linux: KiB
     }
     try:
         with os.fdopen(out_fd, "w", encoding="utf-8") as out:

@@ -26,6 +26,10 @@ RESOLVER = "monitor.crawl.resolver.BatchResolver"
 
 HANDLER = "monitor.crawl.connections.CappedHandler"
 
+UNUSED_DOWNLOADER_MW = ("offsite.OffsiteMiddleware", "httpauth.HttpAuthMiddleware")
+UNUSED_SPIDER_MW = ("httperror.HttpErrorMiddleware", "depth.DepthMiddleware",
+                    "metacopy.MetaCopyDetectionMiddleware")
+
 ITEM_PIPELINES = {
     "monitor.crawl.pipelines.outcome_stats.OutcomeStatsPipeline": 100,
     "monitor.crawl.pipelines.observation_lines.ObservationLinesPipeline": 800,
@@ -102,6 +106,12 @@ def scrapy_settings(crawl: WorkerSettings, *, worker: str, output_fd: int | None
         "LOG_LEVEL": logging.getLevelName(log_level) if isinstance(log_level, int) else log_level,
         "LOGSTATS_INTERVAL": 60.0,
         "ITEM_PIPELINES": dict(ITEM_PIPELINES),
+        # -- CPU per request: what a revisit never uses is not called for each of a million -------
+        # (allowed_domains, HTTP auth, depth, meta-copy checks; non-2xx responses reach the spider
+        # by HTTPERROR_ALLOW_ALL anyway; per-request byte counts that serialise every request).
+        "DOWNLOADER_STATS": False,
+        "DOWNLOADER_MIDDLEWARES": {f"scrapy.downloadermiddlewares.{name}": None for name in UNUSED_DOWNLOADER_MW},
+        "SPIDER_MIDDLEWARES": {f"scrapy.spidermiddlewares.{name}": None for name in UNUSED_SPIDER_MW},
         # -- the worker, for the spider, the resolver and the pipelines -----------------------
         "MONITOR_WORKER": worker,
         "MONITOR_ALLOW_PRIVATE": crawl.allow_private,
