@@ -30,6 +30,7 @@ from ..resolve.dns import AsyncResolver, DnsAnswer
 from ..resolve.enrich import Enricher, IpInfo
 from .. import store
 from ..store import history, utcnow
+from .blind import dns_blind
 from .locations import Places, mmdb_enricher
 from .protocol import said_nothing, unresolved_outcome, worker_name
 
@@ -94,7 +95,7 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
         with phase("resolve"):
             hosts = _hosts(db, limit)
             answers, canaries = _resolve(config, hosts, progress)
-            summary.degraded = _blind(config, answers, canaries)
+            summary.degraded = dns_blind(config.crawl, answers, canaries)
             writers["hosts"].write(crawl_id, (
                 (a.host, (a.status, history.as_json(a.cname_chain) if a.cname_chain else None,
                           history.as_json(a.ips))) for a in answers.values()))
@@ -204,19 +205,6 @@ def _resolve(config: Config, hosts: list[str], progress: Progress) -> tuple[dict
         if answer.status != "ok":
             log.info("dns %s: %s %s", answer.host, answer.status, answer.detail or "")
     return answers, canaries
-
-
-def _blind(config: Config, answers: dict[str, DnsAnswer], canaries: dict[str, DnsAnswer]) -> str | None:
-    """Why this crawl cannot trust what it saw, or None: a canary that did not resolve, or so many
-    hosts whose lookup said nothing that our resolver or network is the likelier cause."""
-    failed = [f"{name} ({a.status})" for name, a in canaries.items() if a.status != "ok"]
-    if failed:
-        return f"canary {', '.join(failed)} did not resolve through dns.nameservers"
-    blind = sum(1 for a in answers.values() if said_nothing(a.status))
-    if answers and blind / len(answers) > config.crawl.degraded_share:
-        return (f"{blind} of {len(answers)} hosts could not be looked up (timeout, SERVFAIL or error; over "
-                f"crawl.degraded_share {config.crawl.degraded_share:g}): our resolver or network is likelier down")
-    return None
 
 
 def _enrich(enricher: Enricher, answers: dict[str, DnsAnswer], progress: Progress) -> dict[str, IpInfo]:
