@@ -30,7 +30,7 @@ from ..resolve.dns import AsyncResolver, DnsAnswer
 from ..resolve.enrich import Enricher, IpInfo
 from .. import store
 from ..store import history, utcnow
-from .blind import dns_blind
+from .blind import dns_blind, http_blind
 from .locations import Places, mmdb_enricher
 from .protocol import said_nothing, unresolved_outcome, worker_name
 
@@ -113,6 +113,8 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
 
                 revisit_urls(db, config, crawl_id, answers, places, limit=limit, progress=progress,
                              summary=summary)
+                summary.degraded = summary.degraded or http_blind(
+                    config.crawl, history.url_outcomes(db, crawl_id), answers, infos)
             else:
                 writers["urls"].write(crawl_id, _dns_only_url_states(db, answers, places, limit, summary))
         with phase("detect"):
