@@ -120,9 +120,8 @@ def test_every_web_server_down_for_a_night_is_a_degraded_crawl_not_a_move(world,
         world.place(host, network)
     world.place("img.mover.test", "nl")
     config = head_monitor(world, web, tmp_path, {**dict.fromkeys(hosts, 3), "img.mover.test": 3})
-    for _ in range(2):
-        healthy = crawl(config)
-        assert healthy.returncode == 0 and "21 URLs (21 online)" in healthy.stdout, healthy.stderr
+    healthy = crawl(config)
+    assert healthy.returncode == 0 and "21 URLs (21 online)" in healthy.stdout, healthy.stderr
 
     world.place("img.mover.test", "md")  # the night the mover leaves, nobody can see a thing
     if fault == "servers stopped":
@@ -134,15 +133,14 @@ def test_every_web_server_down_for_a_night_is_a_degraded_crawl_not_a_move(world,
     assert "21 URLs (21 unreachable)" in blind.stdout
     assert ("DEGRADED: in 6 of 6 networks (AS64501, AS64502, AS64511 and 3 more) the URLs revisited over "
             "HTTP were unreachable") in blind.stdout
-    assert "crawl 3 was degraded" in blind.stderr and "Traceback" not in blind.stderr
+    assert "crawl 2 was degraded" in blind.stderr and "Traceback" not in blind.stderr
+    if fault == "servers hang":
+        return  # the nights after it are the same as after the other fault
 
-    if fault == "servers stopped":
-        web.start()
-    else:
-        web.set_default("*", 200)
+    web.start()
     assert crawl(config).returncode == 0
     degraded, moves, takedowns = crawl_rows(tmp_path / "monitor.db")
-    assert [why is not None for why in degraded] == [False, False, True, False]
+    assert [why is not None for why in degraded] == [False, True, False]
     # Seen in Moldova on the blind night and the next: had the blind night counted, the move would
     # be confirmed now (moves.confirm_after 2). It is one healthy night, so not yet.
     assert moves == [] and takedowns == 0
