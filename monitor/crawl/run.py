@@ -28,6 +28,7 @@ from ..takedowns import refresh_takedowns
 from ..errors import MonitorError
 from ..resolve.dns import AsyncResolver, DnsAnswer
 from ..resolve.enrich import Enricher, IpInfo
+from ..report import attribution
 from .. import store
 from ..store import history, utcnow
 from .blind import dns_blind, http_blind
@@ -148,7 +149,8 @@ def _notify(config: Config, db: Database, summary: CrawlSummary) -> list[str]:
     """Tell every notify.urls target of this crawl's new moves and whether it was degraded; the
     targets that failed."""
     crawl_id = summary.crawl_id
-    told = notify.message(crawl_id, list_moves(db, MoveFilter(confirmed_crawl=crawl_id)), summary.degraded)
+    told = notify.message(crawl_id, list_moves(db, MoveFilter(confirmed_crawl=crawl_id)), summary.degraded,
+                          attribution.plain(attribution.for_store(db)))
     if told is None:
         return []
     return [d.target for d in notify.send(config.notify.urls, *told) if not d.ok]
