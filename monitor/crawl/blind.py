@@ -130,7 +130,7 @@ def dns_blind(crawl: Crawl, answers: Mapping[str, DnsAnswer], canaries: Mapping[
 
 def http_blind(crawl: Crawl, counts: Iterable[tuple[str, str, int]], answers: Mapping[str, DnsAnswer],
          infos: Mapping[str, IpInfo]) -> str | None:
-    """The HTTP verdict on this crawl's stored outcomes (host, outcome, URLs), with the config's
+    """The HTTP verdict on this crawl's outcomes (host, outcome, URLs), with the config's
     thresholds."""
     networks = by_network(counts, {host: a.ips for host, a in answers.items()}, infos)
     return http_verdict(networks, share=crawl.degraded_networks, min_networks=crawl.degraded_min_networks)

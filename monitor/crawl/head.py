@@ -73,6 +73,7 @@ def _states(observations: Iterable[Observation], places: Places, summary, progre
         summary.urls += 1
         summary.outcomes[observation.outcome] += 1
         summary.workers[observation.worker] += 1
+        summary.host_outcomes[observation.host, observation.outcome] += 1
         if time.monotonic() - shown >= PROGRESS_INTERVAL:
             shown = time.monotonic()
             progress("crawl", summary.urls, total)

@@ -54,6 +54,7 @@ class CrawlSummary:
     ips: int = 0
     outcomes: Counter = field(default_factory=Counter)
     workers: Counter = field(default_factory=Counter)  # observations per worker
+    host_outcomes: Counter = field(default_factory=Counter)  # (host, outcome) -> URLs, for blind.py
     hosters_changed: int = 0
     moves_confirmed: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # per phase
@@ -116,7 +117,8 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
                 revisit_urls(db, config, crawl_id, answers, places, limit=limit, progress=progress,
                              summary=summary)
                 summary.degraded = summary.degraded or http_blind(
-                    config.crawl, history.url_outcomes(db, crawl_id), answers, infos)
+                    config.crawl, ((host, outcome, n) for (host, outcome), n in summary.host_outcomes.items()),
+                    answers, infos)
             else:
                 writers["urls"].write(crawl_id, _dns_only_url_states(db, answers, places, limit, summary))
         with phase("detect"):

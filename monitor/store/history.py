@@ -230,13 +230,6 @@ def rdap_network_id(db: Database, handle: str | None, cidr: str | None) -> int |
     return row[0] if row else None
 
 
-def url_outcomes(db: Database, crawl_id: int) -> list[tuple[str, str, int]]:
-    """(host, outcome, URLs) of the URL states this crawl wrote or saw again, per host."""
-    return db.execute(
-        """SELECT u.host, s.outcome, COUNT(*) FROM url_states s JOIN urls u ON u.id = s.url_id
-           WHERE s.last_crawl = ? GROUP BY u.host, s.outcome""", [crawl_id]).fetchall()
-
-
 def mark_degraded(db: Database, crawl_id: int, why: str) -> None:
     """Record that this crawl could not see: it confirms no move and counts no takedown."""
     with db.atomic():
