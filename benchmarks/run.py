@@ -34,6 +34,7 @@ from pathlib import Path
 import dns.resolver
 import geoip2.database
 
+from ingest import ingestion_rate  # benchmarks/ingest.py, beside this script
 from monitor.config import load_file
 from monitor.detect import MoveFilter, list_moves, timeline
 from monitor.intake import import_file
@@ -70,9 +71,13 @@ class Bench:
             self.place(h)
             if self.rng.random() < SLOW_SHARE:
                 self.web.set_default(self.host(h), 200, delay=1.0)
-        self.config_path = self.world.write_config(self.folder / "config.yaml", self.database,
-                                                   concurrency=128, per_host_concurrency=8, timeout=10.0)
+        self.config_path = self.configure("config.yaml")
         self.config = load_file(self.config_path)
+
+    def configure(self, name: str, **crawl: object) -> Path:
+        """A config for this world: the defaults (a process per core) unless ``crawl`` says."""
+        return self.world.write_config(self.folder / name, self.database, concurrency=128, per_host_concurrency=8,
+                                       timeout=10.0, **crawl)
 
     def stop(self) -> None:
         self.web.stop()
@@ -82,16 +87,16 @@ class Bench:
         self.rows.append((what, figure))
         print(f"  {what}: {figure}", flush=True)
 
-    def crawl(self, *options: str) -> tuple[float, dict]:
-        """Seconds of one `monitor crawl` in a child process (as cron runs it), and its phases."""
+    def crawl(self, *options: str, config: Path | None = None) -> tuple[float, dict]:
+        """Seconds of one `monitor crawl` in a child process (as cron runs it), and its summary."""
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-P", "-m", "monitor", "--config", str(self.config_path), "crawl", *options],
-                       check=True, capture_output=True)
+        subprocess.run([sys.executable, "-P", "-m", "monitor", "--config", str(config or self.config_path), "crawl",
+                        *options], check=True, capture_output=True)
         elapsed = time.perf_counter() - started
         db = open_store(self.database)
         counts = json.loads(db.execute("SELECT counts FROM crawls ORDER BY id DESC LIMIT 1").fetchone()[0])
         db.close()
-        return elapsed, counts["seconds"]
+        return elapsed, counts
 
     def size(self) -> int:
         db = open_store(self.database)
@@ -110,15 +115,29 @@ class Bench:
         db.close()
         self.row("import", f"{self.urls / (time.perf_counter() - started):,.0f} URLs/s")
 
-        seconds, phases = self.crawl()
+        seconds, counts = self.crawl()
         head_rate = self.urls / seconds
-        self.row("head-mode crawl, night 1", f"{head_rate:,.0f} URLs/s ({seconds:.1f} s in all; HEAD revisits "
-                 f"{self.urls / phases['revisit']:,.0f} URLs/s)")
+        self.row(f"head-mode crawl, night 1 ({os.cpu_count()} processes, the default)",
+                 f"{head_rate:,.0f} URLs/s ({seconds:.1f} s in all; HEAD revisits "
+                 f"{self.urls / counts['seconds']['revisit']:,.0f} URLs/s)")
         memory = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         size_1 = self.size()
-        seconds, phases = self.crawl("--dns-only")
-        self.row("dns-only crawl", f"{self.hosters / phases['resolve']:,.0f} hosts/s resolved; whole crawl "
-                 f"{seconds:.1f} s for {self.hosters:,} hosts and {self.urls:,} URLs")
+        # Nights 2 and 3, alike (each finds the states of the night before): one process, then two.
+        rates = {}
+        for processes in (1, 2):
+            seconds, counts = self.crawl(config=self.configure(f"processes-{processes}.yaml", processes=processes))
+            rates[processes] = self.urls / seconds
+            self.row(f"head-mode crawl, crawl.processes: {processes}",
+                     f"{rates[processes]:,.0f} URLs/s ({seconds:.1f} s; HEAD revisits "
+                     f"{self.urls / counts['seconds']['revisit']:,.0f} URLs/s; largest worker "
+                     f"{counts['worker_peak_mib']} MiB)")
+        self.row("two processes against one", f"x{rates[2] / rates[1]:.2f}")
+        ingested, observations = ingestion_rate(self.config, self.folder)
+        self.row("coordinator ingestion", f"{ingested:,.0f} observations/s (parsed, located and written; "
+                 f"{observations:,} observations)")
+        seconds, counts = self.crawl("--dns-only")
+        self.row("dns-only crawl", f"{self.hosters / counts['seconds']['resolve']:,.0f} hosts/s resolved; whole "
+                 f"crawl {seconds:.1f} s for {self.hosters:,} hosts and {self.urls:,} URLs")
 
         sequential = self.sequential(sample)
         self.row(f"plain sequential script ({sample} URLs)", f"{sequential:,.1f} URLs/s; head-mode crawl is "
@@ -128,7 +147,7 @@ class Bench:
         self.row(f"lean asyncio resolve + HEAD ({sample * 10} URLs)", f"{lean:,.0f} URLs/s; head-mode crawl is at "
                  f"{head_rate / lean:.0%} of this ceiling")
 
-        for night in range(3, nights + 1):  # night 2 was the dns-only crawl; 1% churn a night
+        for night in range(5, nights + 1):  # nights 1-4 were crawled above; 1% churn a night
             for h in self.rng.sample(range(self.hosters), max(1, self.hosters // 100)):
                 self.place(h)
             self.crawl("--dns-only")
@@ -202,10 +221,10 @@ def main() -> None:
     parser.add_argument("--http-delay", type=float, default=0.05)
     parser.add_argument("--dns-delay", type=float, default=0.01)
     parser.add_argument("--sample", type=int, default=300, help="URLs for the sequential script")
-    parser.add_argument("--nights", type=int, default=30, help="nights for the database growth figure (2 or more)")
+    parser.add_argument("--nights", type=int, default=30, help="nights for the database growth figure (4 or more)")
     args = parser.parse_args()
-    if args.nights < 2:
-        parser.error("--nights: the head-mode and the dns-only crawl already make two nights")
+    if args.nights < 4:
+        parser.error("--nights: the head-mode and the dns-only crawls already make four nights")
     print(f"benchmark {date.today()}, {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}: "
           f"{args.urls:,} URLs over {args.urls // 10:,} hosters, HTTP delay {args.http_delay * 1000:.0f} ms, "
           f"DNS delay {args.dns_delay * 1000:.0f} ms")

@@ -149,6 +149,8 @@ BrokerURL = Annotated[StrictStr, AfterValidator(broker_url)]
 
 class Crawl(_Section):
     mode: Literal["head", "dns-only"] = "head"
+    # Worker processes sharing a crawl, each taking whole hosts; None: one per core.
+    processes: StrictInt | None = Field(None, ge=1)
     concurrency: StrictInt = Field(64, ge=1)
     per_host_concurrency: StrictInt = Field(2, ge=1)
     timeout: StrictFloat = Field(20.0, gt=0)
@@ -161,6 +163,12 @@ class Crawl(_Section):
     # Share of hosts whose lookup said nothing (timeout, SERVFAIL, REFUSED, error) above which the
     # crawl is degraded: more likely our resolver or network than that many hosters at once.
     degraded_share: StrictFloat = Field(0.5, gt=0, le=1)
+    # Share of networks (ASNs; a prefix where the ASN is unknown) in which (nearly) every URL
+    # revisited over HTTP was unreachable (timeout, refused, network error), above which a head
+    # crawl is degraded: one network down is a hoster's fault, many unrelated ones at once ours.
+    degraded_networks: StrictFloat = Field(0.5, gt=0, le=1)
+    # Networks (each with at least 3 URLs revisited over HTTP) needed for that judgement at all.
+    degraded_min_networks: StrictInt = Field(3, ge=1)
     # Celery: None crawls on this machine; a redis:// or amqp:// URL sends the URLs in batches to
     # `monitor worker` processes that reach that broker.
     broker: BrokerURL | None = None

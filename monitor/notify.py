@@ -26,8 +26,10 @@ def is_target(url: str) -> bool:
     return apprise.Apprise.instantiate(url) is not None
 
 
-def message(crawl_id: int, moves: Sequence[dict], degraded: str | None) -> tuple[str, str] | None:
-    """(title, body) telling what this crawl found, or None when there is nothing to tell."""
+def message(crawl_id: int, moves: Sequence[dict], degraded: str | None, sources: str = "") -> tuple[str, str] | None:
+    """(title, body) telling what this crawl found, or None when there is nothing to tell.
+    ``sources``: the credit the geolocation databases require (monitor.report.attribution's plain
+    text), a last line under moves, which name countries."""
     if not moves and not degraded:
         return None
     lines = []
@@ -39,6 +41,8 @@ def message(crawl_id: int, moves: Sequence[dict], degraded: str | None) -> tuple
         lines.append(f"{move['hoster']}: {move['kind']} {'+'.join(move['from_countries']) or '?'} -> "
                      f"{'+'.join(move['to_countries']) or '?'} (first seen {move['first_seen_after'][:10]}; "
                      f"{move['urls']} reported URLs; destination has a hotline: {hotline})")
+    if moves and sources:
+        lines.append(f"Sources: {sources}")
     what = [f"{len(moves)} new move{'s' if len(moves) != 1 else ''}"] if moves else []
     if degraded:
         what.append("degraded")

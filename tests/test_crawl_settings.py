@@ -94,8 +94,10 @@ def test_what_holds_whatever_the_config(allow):
     assert settings["TWISTED_DNS_RESOLVER"] == "monitor.crawl.resolver.BatchResolver"
     assert settings["DNSCACHE_ENABLED"] is False
     assert settings["TWISTED_REACTOR"] == "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
-    # Only http and https download handlers
-    assert settings["DOWNLOAD_HANDLERS"] == {"file": None, "data": None, "ftp": None, "s3": None}
+    # Only http and https download handlers, over a pool that caps idle connections
+    handler = "monitor.crawl.connections.CappedHandler"
+    assert settings["DOWNLOAD_HANDLERS"] == {"http": handler, "https": handler,
+                                             "file": None, "data": None, "ftp": None, "s3": None}
     # Memory flat in the number of URLs: no fingerprint set
     assert settings["DUPEFILTER_CLASS"] == "scrapy.dupefilters.BaseDupeFilter"
     # Speed: one output per response, and no source parsing per response
@@ -126,6 +128,9 @@ def test_scrapy_knows_every_setting_we_set():
     assert unknown == []
 
 
-def test_connections_are_not_kept_alive():
-    """Idle kept-alive connections to tens of thousands of hosts would exhaust file descriptors."""
-    assert scrapy_settings(Config())["DEFAULT_REQUEST_HEADERS"]["Connection"] == "close"
+def test_idle_connections_are_capped_at_the_workers_concurrency():
+    """Kept alive (a worker's URLs come host by host), but idle connections to tens of thousands of
+    hosts would exhaust file descriptors: capped (tests/test_crawl_processes.py checks the cap)."""
+    settings = scrapy_settings(config(concurrency=40))
+    assert "Connection" not in settings["DEFAULT_REQUEST_HEADERS"]
+    assert settings["MONITOR_IDLE_CONNECTIONS"] == 40

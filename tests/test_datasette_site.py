@@ -1,19 +1,23 @@
-"""monitor.report.datasette_site without a server: how cells read, which notices the footer
-carries for which databases, where a timeline request for a host or URL is sent, and the
-has_hotline SQL function the moves-by-destination query calls."""
+"""monitor.report.datasette_site without a server: how cells read, which credits the footer
+carries for which databases (monitor.report.attribution's, kept until the store changes), where a
+timeline request for a host or URL is sent, and the has_hotline SQL function the
+moves-by-destination query calls."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
+from scripted import DBIP, MD, NL, script
 
-from monitor.report.datasette_site import LICENSORS, attributions, cell, timeline_redirect
+from monitor.report.attribution import for_store
+from monitor.report.datasette_site import cell, credits, timeline_redirect
+from monitor.store import open_store
+from monitor.store.history import source_id
 from monitor.store.queries import register_functions
 
 TIMELINE = "/monitor/timeline"
-
-DBIP, GEOLITE2, GEOIP2, IPINFO = (licensor.notice for licensor in LICENSORS)
 
 
 @pytest.mark.parametrize("value, column, table, shown", [
@@ -70,31 +74,33 @@ def test_a_name_column_elsewhere_is_not_a_hoster():
     assert cell("ExampleNet", "name", "rdap_networks", TIMELINE) is None
 
 
-@pytest.mark.parametrize("sources, notices", [
-    ([("DBIP-Country-Lite", "2026-03-01T00:00:00Z", "2026-03-01T00:00:00Z"),
-      ("DBIP-ASN-Lite (compat=GeoLite2-ASN)", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z")],
-     [(DBIP, ("DBIP-Country-Lite 2026-03-01", "DBIP-ASN-Lite 2026-02-01 to 2026-03-01"))]),
-    ([("GeoLite2-ASN", "2026-03-03T10:00:00Z", "2026-03-03T10:00:00Z"),
-      ("GeoLite2-Country", "2026-03-03T10:00:00Z", "2026-03-03T10:00:00Z")],
-     [(GEOLITE2, ("GeoLite2-ASN 2026-03-03", "GeoLite2-Country 2026-03-03"))]),
-    ([("ipinfo bundle_location_lite.mmdb", "2026-03-04T00:00:00Z", "2026-03-04T00:00:00Z"),
-      ("GeoIP2-City", "2026-03-02T00:00:00Z", "2026-03-02T00:00:00Z")],
-     [(GEOIP2, ("GeoIP2-City 2026-03-02",)), (IPINFO, ("ipinfo bundle_location_lite.mmdb 2026-03-04",))]),
-    ([("team-cymru-dns", "", ""), ("rdap", "arin", "ripencc")], []),  # services ask for no notice
-    ([("Example-Country", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")],
-     [(None, ("Example-Country 2026-01-01",))]),  # named, though no notice is known for it
-    ([], []),
-])
-def test_the_footer_credits_each_licensor_of_the_recorded_databases(sources, notices):
-    assert [(a.notice, a.databases) for a in attributions(sources)] == notices
+GEOLITE2 = [{"name": "GeoLite2-Country", "build": "2026-03-03T10:00:00Z"},
+            {"name": "GeoLite2-ASN", "build": "2026-03-03T10:00:00Z"}]
 
 
-def test_the_notices_say_what_the_licences_ask():
-    assert '<a href="https://db-ip.com">IP Geolocation by DB-IP</a>' in DBIP and "licenses/by/4.0/" in DBIP
-    assert GEOLITE2 == ('This product includes GeoLite2 data created by MaxMind, available from '
-                        '<a href="https://www.maxmind.com">https://www.maxmind.com</a>.')
-    assert '<a href="https://ipinfo.io">IP address data powered by IPinfo</a>' in IPINFO
-    assert "licenses/by-sa/4.0/" in IPINFO
+def test_the_footer_credits_are_the_stores_own_and_follow_its_new_databases(tmp_path):
+    db = open_store(tmp_path / "monitor.db")
+    assert credits(db.conn, "a") == []
+    script(db, {"alpha.test": [NL, MD, MD]}, sources=DBIP)
+    shown = credits(db.conn, "a")
+    # One place for each licensor's words: what the CLI, the report and the charts credit.
+    assert shown == for_store(db) and [a.provider for a in shown] == ["DB-IP"]
+    assert shown[0].databases == ("DBIP-ASN-Lite (compat=GeoLite2-ASN) (2026-02-01)", "DBIP-Country-Lite (2026-02-01)")
+    # A later crawl with GeoLite2: the footer credits both, at once (the mark moved on).
+    crawl = db.execute("INSERT INTO crawls (started_at, finished_at, status, mode, sources) VALUES "
+                       "('2026-03-04T02:00:00Z', '2026-03-04T02:30:00Z', 'complete', 'head', ?)",
+                       [json.dumps(GEOLITE2)]).lastrowid
+    db.conn.commit()
+    assert [a.provider for a in credits(db.conn, "a")] == ["DB-IP", "MaxMind"]
+    # So does an IP state placed by a database no crawl listed.
+    source = source_id(db, "ipinfo lite.mmdb", "2026-03-05")
+    db.execute("INSERT INTO ip_states (ip, first_crawl, last_crawl, country, country_source) "
+               "VALUES ('127.3.1.9', ?, ?, 'MD', ?)", [crawl, crawl, source])
+    db.conn.commit()
+    assert [a.provider for a in credits(db.conn, "a")] == ["DB-IP", "MaxMind", "IPinfo"] == \
+        [a.provider for a in for_store(db)]
+    assert [a.provider for a in credits(db.conn, "b")] == ["DB-IP", "MaxMind", "IPinfo"]  # kept per database
+    db.close()
 
 
 @pytest.mark.parametrize("path, query, location", [

@@ -36,6 +36,9 @@ def test_demo(tmp_path):
     assert f"chart:    {keep / 'timeline-tulip-img.test.png'}" in out
     assert (keep / "timeline-tulip-img.test.png").stat().st_size > 10_000
     assert "URLs found removed (404/410) at the last night: 3" in out
+    # The countries shown come from the databases the crawls recorded (the simulated world's are
+    # GeoLite2 files): credited as every output credits them.
+    assert "\nSources: This product includes GeoLite2 data created by MaxMind" in out
     assert children_of(os.getpid()) == []
 
     config = load_file(keep / "config.yaml")

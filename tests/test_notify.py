@@ -73,6 +73,10 @@ def test_the_message_names_each_move_and_a_degraded_crawl():
            "hotline: unknown)" in body
     assert "maple.test: left-home NL -> CA" in body and "hotline: no" in body
     assert notify.message(12, [], None) is None  # nothing to tell
+    # Moves name countries: the databases' credit is the last line, as under every listing.
+    credit = "IP Geolocation by DB-IP (https://db-ip.com), licensed under CC BY 4.0"
+    assert notify.message(12, MOVES, None, credit)[1].endswith(f"hotline: no)\nSources: {credit}")
+    assert "Sources" not in notify.message(12, [], "blind", credit)[1]  # no country shown
 
 
 def test_a_webhook_and_an_smtp_server_both_receive_it(webhook, smtp):
@@ -123,10 +127,12 @@ def test_a_crawl_tells_its_new_moves_and_names_a_target_that_failed(webhook, tmp
         add_urls(db, ["http://img.tulip.test/1.jpg"], lambda r: None)
         db.close()
         lines = []
-        for night, place in enumerate(["nl", "nl", "md", "md"]):
+        for place in ["nl", "nl", "md", "md"]:
             world.place("img.tulip.test", place)
             lines.append(run_crawl(config, dns_only=True).line())
     (payload,) = posted  # only the crawl that confirmed the move had anything to tell
     assert payload["title"] == "monitor: crawl 4: 1 new move"
     assert payload["message"].startswith("tulip.test: left-home NL -> MD")
+    assert payload["message"].endswith("\nSources: This product includes GeoLite2 data created by MaxMind, available "
+                                       "from https://www.maxmind.com, licensed under CC BY-SA 4.0")
     assert "not notified: json://127.0.0.1" in lines[3] and "not notified" not in lines[2]

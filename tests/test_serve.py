@@ -27,6 +27,7 @@ import pytest
 from click.testing import CliRunner
 from datasette_auth_passwords.utils import verify_password
 from markupsafe import escape
+from scripted import CA, CDN, DE, GONE, MD, NL, RU, script
 
 from monitor.cli import cli
 from monitor.config import Config, Serve, load_file
@@ -35,10 +36,10 @@ from monitor.errors import ConfigError, ServeError
 from monitor.hotlines import has_hotline
 from monitor.intake import add_urls
 from monitor.report import serve as serving
+from monitor.report.attribution import attributions
 from monitor.store import open_store
 from monitor.store.history import source_id
 from monitor.store.queries import canned_queries
-from scripted import CA, CDN, DE, GONE, MD, NL, RU, script
 
 PASSWORD = "correct horse battery"
 
@@ -59,7 +60,7 @@ def scripted_store(path: Path, refresh: bool = True, hosters: dict = HOSTERS, so
     """The hosters' nights, located with the databases in `sources` (name, build); refresh: the
     moves a crawl's end would have written."""
     db = open_store(path)
-    script(db, hosters)
+    script(db, hosters, sources=[{"name": name, "build": build} for name, build in sources])
     for name, build in sources:
         source_id(db, name, build)
     add_urls(db, more_urls, on_reject=print)
@@ -289,21 +290,25 @@ def test_every_page_carries_the_attribution_of_the_databases_recorded(server, pa
     shown = footer(get_text(server + path))
     assert '<a href="https://db-ip.com">IP Geolocation by DB-IP</a>' in shown
     assert '<a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>' in shown
-    assert "DBIP-Country-Lite 2026-03-01" in shown and "DBIP-ASN-Lite 2026-03-01" in shown
+    assert "DBIP-Country-Lite (2026-03-01)" in shown and "DBIP-ASN-Lite (compat=GeoLite2-ASN) (2026-03-01)" in shown
     assert "MaxMind" not in shown  # DB-IP's ASN file names GeoLite2 only as a compatible format
+    # The words every other output uses (monitor.report.attribution), not a second copy of them.
+    for credit in attributions(DBIP):
+        assert f"<p>{credit.html} " in shown
 
 
 def test_the_attribution_follows_the_databases_of_the_database_served(world):
     shown = footer(get_text(world + "/monitor/hoster_states"))
     assert ('This product includes GeoLite2 data created by MaxMind, available from '
-            '<a href="https://www.maxmind.com">https://www.maxmind.com</a>.') in shown
-    assert '<a href="https://ipinfo.io">IP address data powered by IPinfo</a>' in shown
-    assert '<a href="https://creativecommons.org/licenses/by-sa/4.0/">CC BY-SA 4.0</a>' in shown
-    assert "GeoLite2-Country 2026-03-02" in shown
+            '<a href="https://www.maxmind.com">https://www.maxmind.com</a>, licensed under '
+            '<a href="https://creativecommons.org/licenses/by-sa/4.0/">CC BY-SA 4.0</a>') in shown
+    assert ('IP address data powered by <a href="https://ipinfo.io">IPinfo</a>, licensed under '
+            '<a href="https://creativecommons.org/licenses/by-sa/4.0/">CC BY-SA 4.0</a>') in shown
+    assert "GeoLite2-Country (2026-03-02)" in shown
     assert "DB-IP" not in shown
 
 
-SCREENSHOTS = {"front-page": ("/", "1280,1560"),
+SCREENSHOTS = {"front-page": ("/", "1280,1800"),  # tall enough for the attribution footer
                "moves-by-destination": ("/monitor/moves_by_destination?since=2026-03-01&until=2026-03-31", "1280,900")}
 
 
@@ -327,7 +332,7 @@ def test_pages_in_headless_chromium_with_screenshots(world, tmp_path):
 
     dom = chromium("--dump-dom", world + SCREENSHOTS["moves-by-destination"][0])
     assert cells(dom, "destination_country") == ["MD Moldova", "CA Canada", "DE Germany", "behind a CDN"]
-    assert "IP address data powered by IPinfo" in footer(dom)
+    assert 'IP address data powered by <a href="https://ipinfo.io">IPinfo</a>' in footer(dom)
     for name, (path, size) in SCREENSHOTS.items():
         png = folder / f"{name}.png"
         png.unlink(missing_ok=True)

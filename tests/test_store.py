@@ -35,7 +35,8 @@ def test_an_old_database_is_upgraded_in_place_keeping_its_data(tmp_path):
     assert db.execute("SELECT url FROM urls").fetchall() == [("http://example.com/",)]
     assert [m.name for m in migrations.applied(db)] == [
         "m001_intake", "m002_history", "m003_resolution_caches", "m004_moves", "m005_views", "m006_rdap_network_lookup",
-        "m007_retired_at", "m008_url_state_workers", "m009_whatwg_urls", "m010_takedowns"]
+        "m007_retired_at", "m008_url_state_workers", "m009_whatwg_urls", "m010_takedowns",
+        "m011_urls_by_host"]
     db.close()
 
 

@@ -1,6 +1,8 @@
-"""Revisit one batch in a worker process: messages in, observations out; no database anywhere.
+"""Revisit a batch in a worker process: messages in, observations out; no database anywhere.
 
     for observation in revisit(messages):      # messages: monitor.crawl.protocol, dicts or lines
+        ...
+    for observation in revisit_streams([messages_1, messages_2]):   # one process per stream
         ...
 
 This is the whole of a crawl worker as a function: the coordinator (``monitor.crawl.head``) calls
@@ -8,11 +10,13 @@ it with a batch it streams from the store, and a task queue's worker on another 
 it with a batch it was handed, with only this package installed. It starts
 ``python -P -m monitor.crawl.scrapy_run``, feeds the messages to its stdin from a thread (the
 messages may be a lazy generator: the pipe's back-pressure paces it to the crawl), and yields each
-observation as its line arrives. Once the worker is done, its result line is checked: a worker
-that failed, stopped early, could not read its batch or lost observations raises
-``CrawlProcessError`` (after the observations it did make, which are true observations).
+observation as its line arrives. Several streams run in as many processes, their outputs read in
+this thread as they come (a selector over the pipes: no thread per process, and stopping kills
+them all). Once every worker is done, each result line is checked: a worker that failed, stopped
+early, could not read its batch or lost observations raises ``CrawlProcessError`` (after the
+observations that were made, which are true observations).
 
-Closing the generator early (the caller failed) kills the worker.
+Closing the generator early (the caller failed) kills the workers.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import selectors
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -37,6 +43,9 @@ log = logging.getLogger("monitor.crawl")
 # blocking the worker's reactor (a write to a full pipe would stall every connection in flight)
 # while the coordinator commits a batch of states. Linux only; elsewhere the default.
 PIPE_SIZE = 1 << 20
+# The worker's input pipe, as small as the system allows: where workers share a crawl, whole hosts
+# go to the worker that asks first, and what waits in a pipe has been given away already.
+INPUT_PIPE_SIZE = 4096
 
 
 class CrawlProcessError(MonitorError):
@@ -47,48 +56,100 @@ def revisit(messages: Iterable[dict | str], *, log_level: int | None = None,
             log_file: Path | None = None) -> Iterator[Observation]:
     """The observations of one batch (see the module doc). ``log_level`` defaults to the level of
     the ``monitor`` logger here; ``log_file`` is where the worker logs (else stderr)."""
+    return revisit_streams([messages], log_level=log_level, log_file=log_file)
+
+
+def revisit_streams(streams: Sequence[Iterable[dict | str]], *, log_level: int | None = None,
+                    log_file: Path | None = None,
+                    results: list[dict] | None = None) -> Iterator[Observation]:
+    """The observations of several batches, each revisited by a worker process of its own, in the
+    order they arrive; each worker's result line (its counts, its peak memory) is appended to
+    ``results``."""
     level = log_level or logging.getLogger("monitor").level or logging.INFO
-    command = [sys.executable, "-P", "-m", "monitor.crawl.scrapy_run", "--log-level", str(level),
-               "--parent", str(os.getpid())]
-    if log_file is not None:
-        command += ["--log-file", str(log_file)]
-    # -P: never put the working directory on sys.path. Run from a checkout (cron's
-    # `cd /srv/monitor && monitor crawl`), `-m` would otherwise import ./monitor instead of the
-    # installed package.
-    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert child.stdin is not None and child.stdout is not None
-    if hasattr(fcntl, "F_SETPIPE_SZ"):
-        with suppress(OSError):
-            fcntl.fcntl(child.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-    feeder = _Feeder(child.stdin, messages)
-    feeder.start()
-    result: dict | None = None
-    received = 0
+    workers = [_Worker.start(messages, level, log_file) for messages in streams]
+    selector = selectors.DefaultSelector()
     try:
-        for line in child.stdout:
+        for worker in workers:
+            selector.register(worker.out, selectors.EVENT_READ, worker)
+        while selector.get_map():
+            for key, _ in selector.select():
+                worker = key.data
+                chunk = os.read(worker.out, PIPE_SIZE)
+                if not chunk:
+                    selector.unregister(worker.out)
+                    worker.code = worker.child.wait()
+                    continue
+                yield from worker.lines(chunk)
+    except BaseException:  # the caller failed or stopped reading: so do the workers
+        for worker in workers:
+            worker.child.kill()
+        for worker in workers:
+            worker.child.wait()
+        raise
+    finally:
+        selector.close()
+        for worker in workers:
+            worker.feeder.join(timeout=10)
+            if worker.child.stdout is not None:
+                worker.child.stdout.close()
+    for worker in workers:
+        if worker.feeder.error is not None:
+            raise worker.feeder.error
+    for worker in workers:
+        if results is not None and worker.result is not None:
+            results.append(worker.result)
+        _check(worker.code, worker.result, worker.received, log_file)
+
+
+@dataclass
+class _Worker:
+    """One worker process: its pipes, its feeder, and what it has said so far."""
+
+    child: subprocess.Popen
+    out: int  # its stdout's descriptor, read a chunk at a time when the selector says so
+    feeder: _Feeder
+    code: int | None = None
+    result: dict | None = None
+    received: int = 0
+    partial: bytes = b""  # the start of a line whose end has not arrived
+
+    @classmethod
+    def start(cls, messages: Iterable[dict | str], level: int, log_file: Path | None) -> _Worker:
+        command = [sys.executable, "-P", "-m", "monitor.crawl.scrapy_run", "--log-level", str(level),
+                   "--parent", str(os.getpid())]
+        if log_file is not None:
+            command += ["--log-file", str(log_file)]
+        # -P: never put the working directory on sys.path. Run from a checkout (cron's
+        # `cd /srv/monitor && monitor crawl`), `-m` would otherwise import ./monitor instead of the
+        # installed package.
+        # Unbuffered: a line written is a line the worker may read (see INPUT_PIPE_SIZE).
+        child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        assert child.stdin is not None and child.stdout is not None
+        out = child.stdout.fileno()
+        if hasattr(fcntl, "F_SETPIPE_SZ"):
+            with suppress(OSError):
+                fcntl.fcntl(out, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+                fcntl.fcntl(child.stdin.fileno(), fcntl.F_SETPIPE_SZ, INPUT_PIPE_SIZE)
+        feeder = _Feeder(child.stdin, messages)
+        feeder.start()
+        return cls(child, out, feeder)
+
+    def lines(self, chunk: bytes) -> Iterator[Observation]:
+        """The observations completed by this chunk; a result line is kept."""
+        *complete, self.partial = (self.partial + chunk).split(b"\n")
+        for line in complete:
             try:
                 message = loads(line)
             except ProtocolError:
                 continue
             if "observation" in message:
-                received += 1
+                self.received += 1
                 yield Observation.from_json(message["observation"])
             elif "result" in message:
-                result = message["result"]
-        code = child.wait()
-    except BaseException:  # the caller failed or stopped reading: so does the worker
-        child.kill()
-        child.wait()
-        raise
-    finally:
-        feeder.join(timeout=10)
-        child.stdout.close()
-    if feeder.error is not None:
-        raise feeder.error
-    _check(code, result, received, log_file)
+                self.result = message["result"]
 
 
-def _check(code: int, result: dict | None, received: int, log_file: Path | None) -> None:
+def _check(code: int | None, result: dict | None, received: int, log_file: Path | None) -> None:
     where = f" ({log_file})" if log_file else ""
     if code != 0 or result is None:
         raise CrawlProcessError(f"the crawling process failed (exit code {code}); its messages are in the log{where}")
@@ -122,7 +183,9 @@ class _Feeder(threading.Thread):
             for message in messages:  # an error here: the batch could not be read (the store?)
                 line = message if isinstance(message, str) else dumps(message)
                 try:
-                    self.stdin.write((line if line.endswith("\n") else line + "\n").encode("utf-8"))
+                    data = memoryview((line if line.endswith("\n") else line + "\n").encode("utf-8"))
+                    while data:  # an unbuffered write may take part of a long line
+                        data = data[self.stdin.write(data) or 0:]
                 except OSError:  # BrokenPipeError: the worker is gone; its exit says why
                     return
         except BaseException as error:

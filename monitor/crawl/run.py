@@ -28,8 +28,10 @@ from ..takedowns import refresh_takedowns
 from ..errors import MonitorError
 from ..resolve.dns import AsyncResolver, DnsAnswer
 from ..resolve.enrich import Enricher, IpInfo
+from ..report import attribution
 from .. import store
 from ..store import history, utcnow
+from .blind import dns_blind, http_blind
 from .locations import Places, mmdb_enricher
 from .protocol import said_nothing, unresolved_outcome, worker_name
 
@@ -52,12 +54,14 @@ class CrawlSummary:
     ips: int = 0
     outcomes: Counter = field(default_factory=Counter)
     workers: Counter = field(default_factory=Counter)  # observations per worker
+    host_outcomes: Counter = field(default_factory=Counter)  # (host, outcome) -> URLs, for blind.py
     hosters_changed: int = 0
     moves_confirmed: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # per phase
     status: str = "running"
     degraded: str | None = None  # why this crawl could not see, if it could not
     not_notified: list[str] = field(default_factory=list)  # notify.urls targets that failed
+    worker_peak_mib: int | None = None  # the largest local worker process's peak memory
 
     def line(self) -> str:
         """One line for cron's mail or a log."""
@@ -72,7 +76,7 @@ class CrawlSummary:
         return {"crawl": self.crawl_id, "mode": self.mode, "status": self.status, "degraded": self.degraded,
                 "urls": self.urls,
                 "hosts": self.hosts, "ips": self.ips, "outcomes": dict(self.outcomes),
-                "workers": dict(self.workers),
+                "workers": dict(self.workers), "worker_peak_mib": self.worker_peak_mib,
                 "hosters_changed": self.hosters_changed, "moves_confirmed": self.moves_confirmed,
                 "seconds": {phase: round(s, 3) for phase, s in self.seconds.items()}}
 
@@ -98,7 +102,7 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
         with phase("resolve"):
             hosts = _hosts(db, limit)
             answers, canaries = _resolve(config, hosts, progress)
-            summary.degraded = _blind(config, answers, canaries)
+            summary.degraded = dns_blind(config.crawl, answers, canaries)
             writers["hosts"].write(crawl_id, (
                 (a.host, (a.status, history.as_json(a.cname_chain) if a.cname_chain else None,
                           history.as_json(a.ips))) for a in answers.values()))
@@ -116,6 +120,9 @@ def run_crawl(config: Config, *, dns_only: bool = False, limit: int | None = Non
 
                 revisit_urls(db, config, crawl_id, answers, places, limit=limit, progress=progress,
                              summary=summary)
+                summary.degraded = summary.degraded or http_blind(
+                    config.crawl, ((host, outcome, n) for (host, outcome), n in summary.host_outcomes.items()),
+                    answers, infos)
             else:
                 writers["urls"].write(crawl_id, _dns_only_url_states(db, answers, places, limit, summary))
         with phase("detect"):
@@ -149,7 +156,8 @@ def _notify(config: Config, db: Database, summary: CrawlSummary) -> list[str]:
     """Tell every notify.urls target of this crawl's new moves and whether it was degraded; the
     targets that failed."""
     crawl_id = summary.crawl_id
-    told = notify.message(crawl_id, list_moves(db, MoveFilter(confirmed_crawl=crawl_id)), summary.degraded)
+    told = notify.message(crawl_id, list_moves(db, MoveFilter(confirmed_crawl=crawl_id)), summary.degraded,
+                          attribution.plain(attribution.for_store(db)))
     if told is None:
         return []
     return [d.target for d in notify.send(config.notify.urls, *told) if not d.ok]
@@ -208,19 +216,6 @@ def _resolve(config: Config, hosts: list[str], progress: Progress) -> tuple[dict
         if answer.status != "ok":
             log.info("dns %s: %s %s", answer.host, answer.status, answer.detail or "")
     return answers, canaries
-
-
-def _blind(config: Config, answers: dict[str, DnsAnswer], canaries: dict[str, DnsAnswer]) -> str | None:
-    """Why this crawl cannot trust what it saw, or None: a canary that did not resolve, or so many
-    hosts whose lookup said nothing that our resolver or network is the likelier cause."""
-    failed = [f"{name} ({a.status})" for name, a in canaries.items() if a.status != "ok"]
-    if failed:
-        return f"canary {', '.join(failed)} did not resolve through dns.nameservers"
-    blind = sum(1 for a in answers.values() if said_nothing(a.status))
-    if answers and blind / len(answers) > config.crawl.degraded_share:
-        return (f"{blind} of {len(answers)} hosts could not be looked up (timeout, SERVFAIL or error; over "
-                f"crawl.degraded_share {config.crawl.degraded_share:g}): our resolver or network is likelier down")
-    return None
 
 
 def _enrich(enricher: Enricher, answers: dict[str, DnsAnswer], progress: Progress) -> dict[str, IpInfo]:

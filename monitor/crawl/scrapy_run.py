@@ -13,7 +13,8 @@ logging and signals stay untouched. The cost is one interpreter start (about a s
 
 The batch is read as the spider needs it (asyncio pipe reads on the reactor's loop, never a
 blocking read), so the coordinator's writes to stdin wait while the crawl has no room: memory
-stays flat however many URLs there are.
+stays flat however many URLs there are. Little is read ahead (``READ_AHEAD``): where several
+workers share a crawl, a worker takes new hosts only as it gets through its own.
 
 With ``--parent``, the worker watches that process: should it die (SIGKILL included), the worker
 exits within a second; nobody would record what it saw.
@@ -25,6 +26,7 @@ import argparse
 import asyncio
 import logging
 import os
+import resource
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,7 +35,9 @@ from typing import Any
 from .protocol import ProtocolError, WorkerSettings, dumps, loads, worker_name
 
 PARENT_CHECK_INTERVAL = 1.0
-LINE_LIMIT = 1 << 24  # bytes in one line: URLs of any length are reported, none is refused
+# Bytes read ahead of the spider (asyncio's reader stops reading the pipe at twice this): about a
+# hundred URL lines. A line may be longer (URLs of any length are reported, none is refused).
+READ_AHEAD = 1 << 14
 
 
 def read_first_line(fd: int) -> bytes:
@@ -51,14 +55,28 @@ def read_first_line(fd: int) -> bytes:
 async def pipe_lines(fd: int) -> AsyncIterator[bytes]:
     """The lines of a pipe, read without blocking the running loop."""
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=LINE_LIMIT)
+    reader = asyncio.StreamReader(limit=READ_AHEAD)
     transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
                                                 os.fdopen(fd, "rb", buffering=0))
     try:
-        while line := await reader.readline():
+        while line := await _line(reader):
             yield line
     finally:
         transport.close()
+
+
+async def _line(reader: asyncio.StreamReader) -> bytes:
+    """The next line, however long; b"" at the end."""
+    parts = []
+    while True:
+        try:
+            parts.append(await reader.readuntil(b"\n"))
+            return b"".join(parts)
+        except asyncio.LimitOverrunError as error:  # longer than READ_AHEAD: take it in pieces
+            parts.append(await reader.readexactly(error.consumed))
+        except asyncio.IncompleteReadError as error:  # the end, after a last line without \n
+            parts.append(error.partial)
+            return b"".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     from monitor.spiders.revisit import RevisitSpider
 
     from ..logs import log_to_file
+    from .connections import files_needed, raise_open_file_limit
     from .pipelines.outcome_stats import outcomes
     from .settings import scrapy_settings
 
@@ -97,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.log_file:
         log_to_file(args.log_file, args.log_level)
     crawler = process.create_crawler(RevisitSpider)
+    needed = files_needed(settings.concurrency)
+    limit, hard = raise_open_file_limit(needed)
+    if limit < needed:
+        logging.getLogger("monitor.crawl").warning(
+            "open-file limit %d (hard limit %d) is below the %d this worker may need for crawl.concurrency "
+            "%d: raise it (ulimit -n, or LimitNOFILE= in a systemd unit) or lower crawl.concurrency",
+            limit, hard, needed, settings.concurrency)
     errors = {"item": 0, "spider": 0}
 
     def item_error(**_: Any) -> None:
@@ -133,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         "item_errors": errors["item"],
         "spider_errors": errors["spider"],
         "input_error": getattr(spider, "input_error", None),
+        "peak_memory_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,  # Linux: KiB
     }
     try:
         with os.fdopen(out_fd, "w", encoding="utf-8") as out:

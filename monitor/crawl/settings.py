@@ -24,6 +24,12 @@ REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 RESOLVER = "monitor.crawl.resolver.BatchResolver"
 
+HANDLER = "monitor.crawl.connections.CappedHandler"
+
+UNUSED_DOWNLOADER_MW = ("offsite.OffsiteMiddleware", "httpauth.HttpAuthMiddleware")
+UNUSED_SPIDER_MW = ("httperror.HttpErrorMiddleware", "depth.DepthMiddleware",
+                    "metacopy.MetaCopyDetectionMiddleware")
+
 ITEM_PIPELINES = {
     "monitor.crawl.pipelines.outcome_stats.OutcomeStatsPipeline": 100,
     "monitor.crawl.pipelines.observation_lines.ObservationLinesPipeline": 800,
@@ -69,12 +75,12 @@ def scrapy_settings(crawl: WorkerSettings, *, worker: str, output_fd: int | None
         "REFERER_ENABLED": False,
         # Non-2xx responses are outcomes (removed, http-error), handed to the spider.
         "HTTPERROR_ALLOW_ALL": True,
-        # Only HTTP(S): no file:, data:, ftp: or s3: download, whatever a redirect says.
-        "DOWNLOAD_HANDLERS": {"file": None, "data": None, "ftp": None, "s3": None},
-        # Connection: close -- a night's URLs are ordered by report, not by host, so kept-alive
-        # connections are rarely reused, and tens of thousands of idle ones would exhaust file
-        # descriptors on both ends.
-        "DEFAULT_REQUEST_HEADERS": {"Accept": "*/*", "Connection": "close"},
+        # Only HTTP(S): no file:, data:, ftp: or s3: download, whatever a redirect says. HTTP(S)
+        # connections are kept alive (a worker's URLs come host by host), their idle ones capped.
+        "DOWNLOAD_HANDLERS": {"http": HANDLER, "https": HANDLER,
+                              "file": None, "data": None, "ftp": None, "s3": None},
+        "MONITOR_IDLE_CONNECTIONS": crawl.concurrency,
+        "DEFAULT_REQUEST_HEADERS": {"Accept": "*/*"},
         # Every reported URL gets a state: none is dropped for its length (default 2083).
         "URLLENGTH_LIMIT": 0,
         # -- where we connect: the crawl's own DNS answers ------------------------------------
@@ -100,6 +106,12 @@ def scrapy_settings(crawl: WorkerSettings, *, worker: str, output_fd: int | None
         "LOG_LEVEL": logging.getLevelName(log_level) if isinstance(log_level, int) else log_level,
         "LOGSTATS_INTERVAL": 60.0,
         "ITEM_PIPELINES": dict(ITEM_PIPELINES),
+        # -- CPU per request: what a revisit never uses is not called for each of a million -------
+        # (allowed_domains, HTTP auth, depth, meta-copy checks; non-2xx responses reach the spider
+        # by HTTPERROR_ALLOW_ALL anyway; per-request byte counts that serialise every request).
+        "DOWNLOADER_STATS": False,
+        "DOWNLOADER_MIDDLEWARES": {f"scrapy.downloadermiddlewares.{name}": None for name in UNUSED_DOWNLOADER_MW},
+        "SPIDER_MIDDLEWARES": {f"scrapy.spidermiddlewares.{name}": None for name in UNUSED_SPIDER_MW},
         # -- the worker, for the spider, the resolver and the pipelines -----------------------
         "MONITOR_WORKER": worker,
         "MONITOR_ALLOW_PRIVATE": crawl.allow_private,

@@ -5,25 +5,30 @@ scripts (the JSON and CSV exports stay exactly as stored) but not for a person r
 in HTML only: lists become plain text, country codes carry their names, flags read yes/no, every
 hoster links to its timeline, and reported URLs are never links (they point at abuse material;
 nobody should reach it by a stray click). Each page's footer carries the attribution that the
-geolocation databases behind the stored locations require.
+geolocation databases behind the stored locations require, from monitor.report.attribution (the
+one place that knows each licensor's words), as every other output has it.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response, asgi_send_redirect
 from markupsafe import Markup, escape
+from sqlite_utils import Database
 
 from ..countries import country_name, is_country
 from ..store import queries as store_queries
+from ..store import report as stored_report
 from ..urls import InvalidURL, hoster_or_host
+from . import attribution
+from .attribution import Attribution
 
 PLUGIN = "datasette-auth-passwords"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -33,56 +38,20 @@ CSS = "monitor.css"
 
 # -- attribution -----------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Licensor:
-    prefixes: tuple[str, ...]  # lower-case beginnings of the .mmdb database_type names it makes
-    notice: Markup  # what its licence asks every page showing its data to say
+# database path -> (the store's sources mark, its credits): see credits().
+_CREDITS: dict[str, tuple[tuple, list[Attribution]]] = {}
 
 
-CC_BY = '<a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>'
-CC_BY_SA = '<a href="https://creativecommons.org/licenses/by-sa/4.0/">CC BY-SA 4.0</a>'
-MAXMIND = ('This product includes {} data created by MaxMind, available from '
-           '<a href="https://www.maxmind.com">https://www.maxmind.com</a>.')
-# Matched on the start of the name: DB-IP's ASN file calls itself "DBIP-ASN-Lite
-# (compat=GeoLite2-ASN)", which must not read as MaxMind's.
-LICENSORS = (
-    Licensor(("dbip", "db-ip"), Markup(f'<a href="https://db-ip.com">IP Geolocation by DB-IP</a> ({CC_BY})')),
-    Licensor(("geolite2",), Markup(MAXMIND.format("GeoLite2"))),
-    # GeoIP2 is MaxMind's paid database, whose licence asks for no notice; naming it anyway tells
-    # a reader where the locations come from.
-    Licensor(("geoip2",), Markup(MAXMIND.format("GeoIP2"))),
-    Licensor(("ipinfo",), Markup(f'<a href="https://ipinfo.io">IP address data powered by IPinfo</a> ({CC_BY_SA})')),
-)
-# Live services recorded as sources: free to use and asking for no notice.
-SERVICES = ("team-cymru-dns", "rdap")
-
-
-@dataclass(frozen=True)
-class Attribution:
-    notice: Markup | None  # None: a database no licensor here is known for; named, not credited
-    databases: tuple[str, ...]  # "DBIP-Country-Lite 2026-03-01", builds as recorded with the values
-
-
-def attributions(sources: Iterable[tuple[str, str, str]]) -> list[Attribution]:
-    """What the footer says for the stored sources: (name, first build, last build) rows. One
-    entry per licensor in use, in LICENSORS order, then one for databases of unknown origin."""
-    found: dict[int, list[str]] = {}
-    for name, first, last in sources:
-        if name in SERVICES:
-            continue
-        index = next((i for i, licensor in enumerate(LICENSORS)
-                      if name.lower().startswith(licensor.prefixes)), len(LICENSORS))
-        found.setdefault(index, []).append(_database(name, first, last))
-    return [Attribution(LICENSORS[i].notice if i < len(LICENSORS) else None, tuple(found[i])) for i in sorted(found)]
-
-
-def _database(name: str, first: str, last: str) -> str:
-    shown = name.split(" (compat=")[0]  # DB-IP's note to geoip2's reader, not part of its name
-    first, last = first[:10], last[:10]  # builds are ISO times; the day is what tells them apart
-    if not last:
-        return shown
-    return f"{shown} {first}" if first == last else f"{shown} {first} to {last}"
+def credits(conn: sqlite3.Connection, key: str) -> list[Attribution]:
+    """The credits the footer carries for a database served: monitor.report.attribution's, for the
+    whole store, as every other output has them. Kept per database (``key``) until the store's
+    sources mark changes, since reading them scans every IP state and every page shows them."""
+    db = Database(conn, recursive_triggers=False, execute_plugins=False)
+    mark = stored_report.sources_mark(db)
+    kept = _CREDITS.get(key)
+    if kept is None or kept[0] != mark:
+        kept = _CREDITS[key] = (mark, attribution.for_store(db))
+    return kept[1]
 
 
 # -- cells -----------------------------------------------------------------------------------------
@@ -202,8 +171,7 @@ def extra_css_urls(datasette):
 def extra_template_vars(template, database, request, datasette):
     async def variables():
         db = datasette.get_database(database) if database else datasette.get_database()
-        sources = [tuple(row) for row in await db.execute(store_queries.SOURCES_SQL)]
-        found: dict = {"geo_attributions": attributions(sources)}
+        found: dict = {"geo_attributions": await db.execute_fn(lambda conn: credits(conn, db.path or db.name))}
         actor = request.actor if request else None
         if template == "index.html":
             names = [name for name in datasette.databases if name != "_internal"]

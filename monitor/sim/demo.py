@@ -17,6 +17,7 @@ from ..errors import InputError
 from ..crawl.run import run_crawl
 from ..detect import list_moves, timeline
 from ..intake import import_file
+from ..report import attribution
 from ..report.formats import render
 from .. import store
 from ..store import queries
@@ -131,10 +132,16 @@ def _report(config, folder: Path, say) -> None:
         rows = [{**p, "nights": f"{p['first_crawl']}-{p['last_crawl']}" if p["last_crawl"] > p["first_crawl"]
                  else str(p["first_crawl"])} for p in shown["periods"]]
         say(render(rows, "table", ["nights", "status", "countries", "as_orgs"]))
+    # The countries and ASNs above come from the (simulated) databases the crawls recorded: credited
+    # as every output credits them.
+    credits = attribution.for_store(db)
+    if credits:
+        say(f"\n{attribution.line(credits)}")
     chart = folder / f"timeline-{CHART_HOSTER}.png"
-    from ..report.chart import timeline_chart
+    from ..report.chart import Footer, timeline_chart
 
-    timeline_chart(timeline(db, CHART_HOSTER), [m for m in moves if m["hoster"] == CHART_HOSTER], chart, "png")
+    timeline_chart(timeline(db, CHART_HOSTER), [m for m in moves if m["hoster"] == CHART_HOSTER], chart, "png",
+                   Footer(attribution=[a.text for a in credits]))
     removed = queries.urls_now_with_outcome(db, "removed")
     db.close()
     say(f"\nURLs found removed (404/410) at the last night: {removed}")

@@ -134,19 +134,27 @@ class IntervalWriter:
         return found
 
 
-def active_urls(conn: sqlite3.Connection, limit: int | None = None, page: int = 5_000
-                ) -> Iterator[tuple[int, str, str]]:
-    """(id, url, host) of the active URLs in id order, a page at a time: memory stays flat however
-    many URLs there are, and no read statement is left open across a crawl's writes."""
-    after, left = 0, limit
+def active_urls(conn: sqlite3.Connection, limit: int | None = None, page: int = 5_000, *,
+                by_host: bool = False) -> Iterator[tuple[int, str, str]]:
+    """(id, url, host) of the active URLs (the first `limit` by id) in id order, or host by host,
+    a page at a time: memory stays flat however many URLs there are, and no read statement is left
+    open across a crawl's writes."""
+    if by_host and limit is not None:  # a trial: its few URLs sorted here
+        yield from sorted(active_urls(conn, limit, page), key=lambda row: (row[2], row[0]))
+        return
+    order = "host, id" if by_host else "id"
+    after: tuple = ("", 0) if by_host else (0,)
+    left = limit
     while left is None or left > 0:
         size = page if left is None else min(page, left)
-        rows = conn.execute("SELECT id, url, host FROM urls WHERE active AND id > ? ORDER BY id LIMIT ?",
-                            [after, size]).fetchall()
+        marks = ", ".join("?" * len(after))
+        rows = conn.execute(f"SELECT id, url, host FROM urls WHERE active AND ({order}) > ({marks}) "
+                            f"ORDER BY {order} LIMIT ?", [*after, size]).fetchall()
         if not rows:
             return
         yield from rows
-        after = rows[-1][0]
+        last = rows[-1]
+        after = (last[2], last[0]) if by_host else (last[0],)
         if left is not None:
             left -= len(rows)
 

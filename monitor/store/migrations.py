@@ -383,3 +383,10 @@ def m010_takedowns(db: Database) -> None:
            LEFT JOIN takedowns l ON l.id = (SELECT id FROM takedowns WHERE url_id = u.id
                                             ORDER BY taken_down_crawl DESC LIMIT 1)"""
     )
+
+
+@migrations()
+def m011_urls_by_host(db: Database) -> None:
+    # A crawl hands out whole hosts to its worker processes and reads the active URLs host by host
+    # (so kept-alive connections are reused): this index serves that read a page at a time.
+    db.execute("CREATE INDEX urls_host ON urls(host, id)")

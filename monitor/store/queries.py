@@ -237,12 +237,6 @@ MOVES_BY_DESTINATION = f"""
            CASE c.hotline WHEN 1 THEN 'yes' WHEN 0 THEN 'no' ELSE 'unknown' END AS has_hotline
     FROM per_country c ORDER BY c.hosters DESC, urls DESC, c.country"""
 
-# The databases and services that produced the stored locations, with their first and last
-# builds: what the footer's attribution is taken from.
-SOURCES_SQL = """SELECT name, MIN(build) AS first_build, MAX(build) AS last_build
-                 FROM sources GROUP BY name ORDER BY name"""
-
-
 def register_functions(conn: sqlite3.Connection) -> None:
     """SQL functions the canned queries use: has_hotline(country, date) is 1, 0 or NULL
     (unknown), per monitor.hotlines, on the date an ISO 8601 time begins with."""

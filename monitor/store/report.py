@@ -28,6 +28,16 @@ def geolocation_sources(db: Database) -> list[tuple[str, str]]:
     return sorted(found)
 
 
+def sources_mark(db: Database) -> tuple:
+    """A mark that changes whenever geolocation_sources may have changed (a new IP state or source,
+    a crawl begun or finished), read at the cost of a few index lookups: a long-running reader
+    (`monitor serve`) reads geolocation_sources, a scan of every IP state, again only then."""
+    return tuple(db.execute(
+        """SELECT (SELECT MAX(id) FROM ip_states), (SELECT MAX(id) FROM sources),
+                  (SELECT id FROM crawls ORDER BY id DESC LIMIT 1),
+                  (SELECT status FROM crawls ORDER BY id DESC LIMIT 1)""").fetchone())
+
+
 def crawls_between(db: Database, start: str, end: str) -> list[dict]:
     """The crawls started in [start, end), oldest first."""
     return [dict(r) for r in db.query(
