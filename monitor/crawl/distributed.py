@@ -41,6 +41,7 @@ from kombu.exceptions import OperationalError
 
 from ..config import Config, hide_password
 from ..errors import MonitorError
+from .local import interleaved
 from .protocol import Answer, Observation, WorkerSettings, encode
 from .tasks import QUEUE, TASK, make_app, node_worker
 
@@ -189,7 +190,7 @@ class _Coordinator:
             if rows is None:
                 return
             self.numbers += 1
-            messages = list(encode(self.settings, rows, self.answer))
+            messages = list(encode(self.settings, interleaved(self.settings, rows), self.answer))
             batch = _Batch(self.numbers, messages, [row[0] for row in rows], (rows[0][2], rows[-1][2]))
             self.in_flight[batch.number] = batch
             self._send(batch)

@@ -73,6 +73,16 @@ class SharedHosts:
                 return None
 
 
+def hosts_at_once(settings: WorkerSettings) -> int:
+    """Hosts a worker's stream interleaves: enough to keep its requests in flight busy."""
+    return max(1, settings.concurrency // settings.per_host_concurrency)
+
+
+def interleaved(settings: WorkerSettings, urls: Iterable[URL]) -> Iterator[URL]:
+    """One worker's URLs (ordered by host), a few hosts at a time interleaved (see the module doc)."""
+    return SharedHosts(urls).take(hosts_at_once(settings))
+
+
 def host_streams(settings: WorkerSettings, urls: Iterable[URL], answer: Callable[[str], Answer | None],
                  processes: int) -> list[Iterator[dict]]:
     """The message streams of ``processes`` workers sharing the URLs (ordered by host) host by
@@ -80,5 +90,4 @@ def host_streams(settings: WorkerSettings, urls: Iterable[URL], answer: Callable
     processes = max(1, processes)
     shared = SharedHosts(urls)
     each = replace(settings, concurrency=max(1, -(-settings.concurrency // processes)))
-    hosts_at_once = max(1, each.concurrency // each.per_host_concurrency)
-    return [encode(each, shared.take(hosts_at_once), answer) for _ in range(processes)]
+    return [encode(each, shared.take(hosts_at_once(each)), answer) for _ in range(processes)]
