@@ -172,7 +172,10 @@ class Crawl(_Section):
     # Celery: None crawls on this machine; a redis:// or amqp:// URL sends the URLs in batches to
     # `monitor worker` processes that reach that broker.
     broker: BrokerURL | None = None
-    batch_size: StrictInt = Field(500, ge=1)  # URLs per task; a host's URLs are never split
+    # URLs per task; a host's URLs are never split. Each task starts a Scrapy process (about a
+    # second of CPU) and a URL costs a worker about 2.5 ms of CPU: 500-URL batches spent nearly half
+    # their time starting, 5,000-URL batches under a tenth.
+    batch_size: StrictInt = Field(5000, ge=1)
     batch_timeout: StrictFloat = Field(600.0, gt=0)  # seconds before a batch is sent again
     worker_wait: StrictFloat = Field(60.0, gt=0)  # seconds to wait for a worker to answer
 

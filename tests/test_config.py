@@ -147,4 +147,4 @@ def test_a_broker_url_is_checked_without_showing_its_password(tmp_path):
     loaded = config.load_file(write(tmp_path, "crawl:\n  broker: amqp://monitor:s3cret@10.0.0.5:5672/monitor\n"
                                               "  batch_timeout: 30\n"))
     assert loaded.crawl.broker == "amqp://monitor:s3cret@10.0.0.5:5672/monitor"
-    assert loaded.crawl.batch_timeout == 30.0 and loaded.crawl.batch_size == 500
+    assert loaded.crawl.batch_timeout == 30.0 and loaded.crawl.batch_size == 5000
