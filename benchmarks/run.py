@@ -5,7 +5,10 @@
 Builds a world of N reported URLs over N/10 hosters on 270 loopback addresses in nine networks
 and seven countries (a few slow servers among them); the DNS and web servers answer after the
 given delays, since on bare loopback nothing is slow and no comparison means anything. Then it
-measures, in one run: import URLs/s; a head-mode crawl (URLs/s); a dns-only crawl (hosts/s);
+measures, in one run: import URLs/s; head-mode crawls (URLs/s) with the default processes, with
+one and with two (`crawl.processes`), and through Celery with one and with two local `monitor
+worker` processes (Redis on 127.0.0.1:6379, database 15, which must be empty); the coordinator's
+ingestion rate (observations written per second); a dns-only crawl (hosts/s);
 database size after 1 and after 30 nights at 1% daily churn; `moves` and `timeline` latency; peak
 memory; and, on a sample, the same night done by a plain sequential script (urllib HEAD +
 dnspython + geoip2, one URL after another) and by a lean asyncio loop (resolve + HEAD only, the
@@ -28,13 +31,15 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import dns.resolver
 import geoip2.database
-
 from ingest import ingestion_rate  # benchmarks/ingest.py, beside this script
+
 from monitor.config import load_file
 from monitor.detect import MoveFilter, list_moves, timeline
 from monitor.intake import import_file
@@ -132,6 +137,12 @@ class Bench:
                      f"{self.urls / counts['seconds']['revisit']:,.0f} URLs/s; largest worker "
                      f"{counts['worker_peak_mib']} MiB)")
         self.row("two processes against one", f"x{rates[2] / rates[1]:.2f}")
+        for workers in (1, 2):  # nights 4 and 5
+            with celery_workers(workers) as broker:
+                seconds, counts = self.crawl(config=self.configure(f"celery-{workers}.yaml", broker=broker))
+            self.row(f"head-mode crawl, Celery, {workers} local worker{'s' * (workers > 1)} (--concurrency 1)",
+                     f"{self.urls / seconds:,.0f} URLs/s ({seconds:.1f} s; batches of "
+                     f"{self.config.crawl.batch_size:,} URLs)")
         ingested, observations = ingestion_rate(self.config, self.folder)
         self.row("coordinator ingestion", f"{ingested:,.0f} observations/s (parsed, located and written; "
                  f"{observations:,} observations)")
@@ -147,7 +158,7 @@ class Bench:
         self.row(f"lean asyncio resolve + HEAD ({sample * 10} URLs)", f"{lean:,.0f} URLs/s; head-mode crawl is at "
                  f"{head_rate / lean:.0%} of this ceiling")
 
-        for night in range(5, nights + 1):  # nights 1-4 were crawled above; 1% churn a night
+        for night in range(7, nights + 1):  # nights 1-6 were crawled above; 1% churn a night
             for h in self.rng.sample(range(self.hosters), max(1, self.hosters // 100)):
                 self.place(h)
             self.crawl("--dns-only")
@@ -188,6 +199,31 @@ class Bench:
         return sample / (time.perf_counter() - started)
 
 
+# A Redis database of its own on the loopback server every machine here runs (tests use 1-14).
+BENCH_BROKER = "redis://127.0.0.1:6379/15"
+
+
+@contextmanager
+def celery_workers(count: int) -> Iterator[str]:
+    """``count`` `monitor worker` processes (one thread each) on an empty Redis database; its URL."""
+    import redis
+
+    client = redis.Redis.from_url(BENCH_BROKER)
+    if client.dbsize():
+        sys.exit(f"{BENCH_BROKER} is not empty: the benchmark uses it alone; empty it first")
+    workers = [subprocess.Popen([sys.executable, "-P", "-m", "monitor", "worker", "--broker", BENCH_BROKER,
+                                 "--concurrency", "1", "--name", f"bench-{n}"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for n in range(1, count + 1)]
+    try:
+        yield BENCH_BROKER
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait()
+        client.flushdb()
+
+
 def _lean(dns_port: int, web_port: int, hosters: int, count: int) -> float:
     return asyncio.run(_lean_night(dns_port, web_port, hosters, count))
 
@@ -221,10 +257,10 @@ def main() -> None:
     parser.add_argument("--http-delay", type=float, default=0.05)
     parser.add_argument("--dns-delay", type=float, default=0.01)
     parser.add_argument("--sample", type=int, default=300, help="URLs for the sequential script")
-    parser.add_argument("--nights", type=int, default=30, help="nights for the database growth figure (4 or more)")
+    parser.add_argument("--nights", type=int, default=30, help="nights for the database growth figure (6 or more)")
     args = parser.parse_args()
-    if args.nights < 4:
-        parser.error("--nights: the head-mode and the dns-only crawls already make four nights")
+    if args.nights < 6:
+        parser.error("--nights: the head-mode and the dns-only crawls already make six nights")
     print(f"benchmark {date.today()}, {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}: "
           f"{args.urls:,} URLs over {args.urls // 10:,} hosters, HTTP delay {args.http_delay * 1000:.0f} ms, "
           f"DNS delay {args.dns_delay * 1000:.0f} ms")

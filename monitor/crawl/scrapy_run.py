@@ -115,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     process = AsyncCrawlerProcess(scrapy)  # configures logging (resets the scrapy logger)
     if args.log_file:
         log_to_file(args.log_file, args.log_level)
+    # Scrapy leaves the root logger at DEBUG and filters in its handler: a record was built (and
+    # its caller looked up) for every request and dropped. Measured: 3% of a worker's CPU.
+    logging.getLogger().setLevel(args.log_level)
     crawler = process.create_crawler(RevisitSpider)
     needed = files_needed(settings.concurrency)
     limit, hard = raise_open_file_limit(needed)
